@@ -142,6 +142,4 @@ class CostMatrix:
 
     def to_scipy(self) -> sp.csr_matrix:
         """A scipy CSR view of the costs. Beware: scipy arithmetic drops explicit zeros."""
-        return sp.csr_matrix(
-            (self.data, self.indices, self.indptr), shape=self.shape, copy=False
-        )
+        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape, copy=False)

@@ -20,7 +20,7 @@ from optiserv.exceptions import DataError, format_examples
 __all__ = ["Demand", "Instance", "Metric", "SiteStatus", "Sites"]
 
 Metric = Literal["euclidean", "haversine"]
-"""``euclidean``: metric coordinates in metres. ``haversine``: lon/lat degrees, great-circle metres."""
+"""``euclidean``: metric coordinates in metres; ``haversine``: lon/lat degrees, metres."""
 
 
 class SiteStatus(IntEnum):

@@ -58,7 +58,7 @@ def prepare_coverage(
         # zero out rows already covered: they become "unreachable" for the reduction, and are
         # accounted for separately through ``fixed_covered``.
         keep = (~fixed_covered).astype(np.int8)
-        active = sp.csr_matrix(sp.diags(keep) @ cover, dtype=bool)
+        active = sp.csr_matrix(cover.multiply(keep[:, np.newaxis]), dtype=bool)
         active.eliminate_zeros()
     else:
         active = cover

@@ -161,9 +161,7 @@ class Formulation(ABC):
         timer: PhaseTimer,
     ) -> Solution:
         if result.values is None or not result.status.has_solution:
-            return self._empty_solution(
-                instance, result.status, result.message, timer, result, {}
-            )
+            return self._empty_solution(instance, result.status, result.message, timer, result, {})
         open_sites = built.open_sites(result.values)
         served = self._served(instance, prepared, open_sites)
         return Solution(

@@ -80,8 +80,9 @@ class SetCovering(Formulation):
         unit_cost = costs if np.any(costs > 0) else np.ones(instance.n_sites)
         lower, upper = site_bounds(instance)
         builder = ModelBuilder()
-        y = builder.add_variables("y", instance.n_sites, cost=unit_cost, lower=lower, upper=upper,
-                                  integer=True)
+        y = builder.add_variables(
+            "y", instance.n_sites, cost=unit_cost, lower=lower, upper=upper, integer=True
+        )
         builder.add_matrix_rows([(y, prepared.reduced.matrix)], lower=1.0)
         return BuiltModel(builder.build("minimize"), y)
 

@@ -53,7 +53,9 @@ class LinearProgram:
         ):
             array = np.asarray(getattr(self, name), dtype=np.float64)
             if array.shape != (size,):
-                raise ValueError(f"LinearProgram.{name} has shape {array.shape}, expected ({size},)")
+                raise ValueError(
+                    f"LinearProgram.{name} has shape {array.shape}, expected ({size},)"
+                )
             object.__setattr__(self, name, array)
         if matrix.shape[1] != n_cols:
             raise ValueError(f"constraint matrix has {matrix.shape[1]} columns, objective {n_cols}")

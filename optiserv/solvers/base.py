@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,7 +19,7 @@ from optiserv.lp import LinearProgram
 __all__ = ["Backend", "SolveOptions", "SolverResult", "Status", "relative_gap"]
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """The honest answer of a solve."""
 
     OPTIMAL = "optimal"
@@ -50,7 +50,8 @@ class SolveOptions:
     time_limit
         Wall-clock seconds. optiserv enforces it itself and returns the incumbent with its bound.
     relative_gap
-        Stop when |objective − bound| / max(|objective|, 1e-9) is at most this (0 = prove optimality).
+        Stop when |objective − bound| / max(|objective|, 1e-9) is at most this
+        (0 = prove optimality).
     threads
         Solver threads (None: the backend's default).
     seed

@@ -8,6 +8,7 @@ incumbent and the dual bound at that moment are returned as a FEASIBLE result.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import math
 import os
 import sys
@@ -47,8 +48,15 @@ def _stdout_to_stderr() -> Iterator[None]:
         os.dup2(2, 1)
         yield
     finally:
+        _flush_c_stdio()
         os.dup2(saved, 1)
         os.close(saved)
+
+
+def _flush_c_stdio() -> None:
+    """Flush the C library's stdio buffers (HiGHS writes through them)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).fflush(None)
 
 
 def _new_highs(highspy):  # type: ignore[no-untyped-def]
@@ -123,7 +131,11 @@ class HighsBackend(Backend):
                 matrix.indices.astype(np.int32),
                 matrix.data.astype(np.float64),
             )
-        sense = highspy.ObjSense.kMaximize if program.sense == "maximize" else highspy.ObjSense.kMinimize
+        sense = (
+            highspy.ObjSense.kMaximize
+            if program.sense == "maximize"
+            else highspy.ObjSense.kMinimize
+        )
         h.changeObjectiveSense(sense)
         h.changeObjectiveOffset(float(program.offset))
 

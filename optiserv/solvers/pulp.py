@@ -66,7 +66,12 @@ class PulpBackend(Backend):
         for row in range(program.n_rows):
             start, stop = matrix.indptr[row], matrix.indptr[row + 1]
             expression = pulp.LpAffineExpression(
-                [(variables[k], float(v)) for k, v in zip(matrix.indices[start:stop], matrix.data[start:stop], strict=True)]
+                [
+                    (variables[k], float(v))
+                    for k, v in zip(
+                        matrix.indices[start:stop], matrix.data[start:stop], strict=True
+                    )
+                ]
             )
             lower, upper = program.row_lower[row], program.row_upper[row]
             if lower == upper:
@@ -90,7 +95,7 @@ class PulpBackend(Backend):
             kwargs["warmStart"] = True
         try:
             solver = pulp.getSolver(self.solver, **kwargs)
-        except Exception as error:  # noqa: BLE001 - PuLP raises plain exceptions for unknown names
+        except Exception as error:
             raise SolverError(f"PuLP cannot use solver {self.solver!r}: {error}") from error
         if not solver.available():
             raise SolverError(f"PuLP solver {self.solver!r} is not available on this machine")
@@ -109,10 +114,7 @@ class PulpBackend(Backend):
         values = None
         if solution_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
             values = np.array([v.varValue if v.varValue is not None else 0.0 for v in variables])
-        if values is not None:
-            objective = program.value(values)
-        else:
-            objective = worst
+        objective = program.value(values) if values is not None else worst
         if solution_status == pulp.LpSolutionOptimal:
             status, bound = Status.OPTIMAL, objective
         elif solution_status == pulp.LpSolutionIntegerFeasible:
