@@ -6,8 +6,8 @@ from optiserv.coverage.reduce import ReducedCoverage, reduce_coverage
 
 __all__ = [
     "ReducedCoverage",
-    "nearest_open",
     "coverage_from_costs",
     "coverage_matrix",
+    "nearest_open",
     "reduce_coverage",
 ]
