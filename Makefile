@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/optiserv demo
 
 test: $(STAMP)
-	$(BIN)/ruff check optiserv tests benchmarks
+	$(BIN)/ruff check optiserv tests benchmarks scenarios
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 -m "not slow"
 
