@@ -26,8 +26,14 @@ from optiserv.solvers import Status
 # Demand points on a line (x in metres) and four sites. With radius 1100:
 #   s1 (500) covers d0, d1000 (weight 30); s4 (2000) covers d1000, d2000 (50);
 #   s2 (5500) covers d5000, d6000 (45); s3 (9000) covers d9000 (1).
-DEMAND = [("d0", 0, 10), ("d1000", 1000, 20), ("d2000", 2000, 30), ("d5000", 5000, 40),
-          ("d6000", 6000, 5), ("d9000", 9000, 1)]
+DEMAND = [
+    ("d0", 0, 10),
+    ("d1000", 1000, 20),
+    ("d2000", 2000, 30),
+    ("d5000", 5000, 40),
+    ("d6000", 6000, 5),
+    ("d9000", 9000, 1),
+]
 SITES = [("s1", 500), ("s2", 5500), ("s3", 9000), ("s4", 2000)]
 TOTAL_WEIGHT = 106.0
 
@@ -41,9 +47,7 @@ def line_files(tmp_path: Path) -> dict[str, Path]:
     sites = tmp_path / "line_sites.csv"
     sites.write_text("id,x,y\n" + "".join(f"{j},{x},0\n" for j, x in SITES), encoding="utf-8")
     costs = tmp_path / "line_costs.csv"
-    rows = [
-        f"{i},{j},{float(abs(dx - sx))!r}\n" for i, dx, _ in DEMAND for j, sx in SITES
-    ]
+    rows = [f"{i},{j},{float(abs(dx - sx))!r}\n" for i, dx, _ in DEMAND for j, sx in SITES]
     costs.write_text("demand_id,site_id,cost\n" + "".join(rows), encoding="utf-8")
     return {"demand": demand, "sites": sites, "costs": costs}
 
@@ -211,9 +215,20 @@ def test_help_describes_models_formats_and_units(runner: CliRunner) -> None:
     result = runner.invoke(app, ["solve", "--help"], env={"COLUMNS": "120"})
     assert result.exit_code == 0
     text = " ".join(result.stdout.split())
-    for fragment in (*MODEL_NAMES, "id,x,y,weight", "demand_id,site_id,cost", "fixed",
-                     "forbidden", "capacity", "metres", "haversine", "longitude", "--json",
-                     "--time-limit", "Exit status"):
+    for fragment in (
+        *MODEL_NAMES,
+        "id,x,y,weight",
+        "demand_id,site_id,cost",
+        "fixed",
+        "forbidden",
+        "capacity",
+        "metres",
+        "haversine",
+        "longitude",
+        "--json",
+        "--time-limit",
+        "Exit status",
+    ):
         assert fragment in text, fragment
     root = runner.invoke(app, [])
     assert root.exit_code == 0 and "solve" in root.stdout and "demo" in root.stdout
@@ -345,10 +360,17 @@ class FakeModel:
         if self.outcome == "raise":
             raise InfeasibleError("no plan covers 'd9000' within radius 1")
         return Solution(
-            model="lscp", status=Status.ERROR, objective=math.nan, bound=math.nan,
-            gap=math.inf, open_sites=np.zeros(0, dtype=np.int64), open_site_ids=(),
-            assignment=np.full(instance.n_demand, -1), covered_weight=0.0,
-            total_weight=instance.total_weight, message="solver crashed\nbadly",
+            model="lscp",
+            status=Status.ERROR,
+            objective=math.nan,
+            bound=math.nan,
+            gap=math.inf,
+            open_sites=np.zeros(0, dtype=np.int64),
+            open_site_ids=(),
+            assignment=np.full(instance.n_demand, -1),
+            covered_weight=0.0,
+            total_weight=instance.total_weight,
+            message="solver crashed\nbadly",
         )
 
 
@@ -415,8 +437,9 @@ def test_console_script_json_is_the_only_thing_on_stdout(line_files: dict[str, P
 
 
 def test_console_script_user_error(line_files: dict[str, Path], tmp_path: Path) -> None:
-    process = run_script("solve", "mclp", "-d", str(tmp_path / "gone.csv"), "-s", "x", "-p", "1",
-                         "-r", "1")
+    process = run_script(
+        "solve", "mclp", "-d", str(tmp_path / "gone.csv"), "-s", "x", "-p", "1", "-r", "1"
+    )
     assert process.returncode == 2
     assert process.stdout == ""
     assert process.stderr.strip().splitlines() == [
@@ -456,3 +479,53 @@ def test_registry_errors() -> None:
     with pytest.raises(ParameterError, match="uflp does not use --p or --radius"):
         make_formulation("uflp", p=3, radius=2.0)
     assert make_formulation(" lscp ", radius=0.0).radius == 0.0
+
+
+def test_costs_command_writes_a_table_solve_can_read(tmp_path: Path) -> None:
+    """`optiserv costs` (straight-line fallback) writes demand_id,site_id,cost for --costs."""
+    from importlib import resources
+
+    from typer.testing import CliRunner
+
+    from optiserv.cli import app
+
+    folder = resources.files("optiserv") / "datasets" / "demo"
+    demand, sites = str(folder / "demand.csv"), str(folder / "sites.csv")
+    out = tmp_path / "costs.csv"
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        [
+            "costs",
+            "--demand",
+            demand,
+            "--sites",
+            sites,
+            "--cutoff",
+            "5000",
+            "--measure",
+            "distance",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    header = out.read_text().splitlines()[0]
+    assert header == "demand_id,site_id,cost"
+    solved = runner.invoke(
+        app,
+        [
+            "solve",
+            "lscp",
+            "--demand",
+            demand,
+            "--sites",
+            sites,
+            "--costs",
+            str(out),
+            "--radius",
+            "5000",
+            "--json",
+        ],
+    )
+    assert solved.exit_code == 0, solved.output
