@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench clean
+.PHONY: demo test test-slow lint bench clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/optiserv demo
 
-test: $(STAMP)
+# Headless Chromium for the report's browser test (tests/test_report_browser.py); the test
+# skips with a reason where it cannot be installed.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends chromium) >/dev/null 2>&1 || echo "chromium could not be installed: the browser test will be skipped"
+
+test: $(STAMP) chromium
 	$(BIN)/ruff check optiserv tests benchmarks scenarios
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 -m "not slow"
