@@ -142,3 +142,27 @@ def test_relative_gap() -> None:
     assert relative_gap(100.0, 90.0) == pytest.approx(0.1)
     assert relative_gap(0.0, 0.0) == 0.0
     assert math.isinf(relative_gap(1.0, math.inf))
+
+
+def test_misreported_objective_with_a_start_is_solved_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HiGHS 1.16 can report an objective its plan does not have after a MIP start: re-solve."""
+    from dataclasses import replace
+
+    from optiserv.solvers.highs import HighsBackend
+
+    original = HighsBackend._solve_once
+    calls: list[bool] = []
+
+    def misreport(self, program, options, initial):  # type: ignore[no-untyped-def]
+        calls.append(initial is not None)
+        result = original(self, program, options, initial)
+        return replace(result, objective=result.objective - 1.0) if initial is not None else result
+
+    monkeypatch.setattr(HighsBackend, "_solve_once", misreport)
+    result = HighsBackend().solve(_cover_program(), SolveOptions(), np.array([1.0, 1, 1]))
+    assert calls == [True, False]
+    assert result.status is Status.OPTIMAL
+    assert result.objective == pytest.approx(5.0)
+    assert "re-solved without the start" in result.message

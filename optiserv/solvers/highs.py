@@ -13,7 +13,9 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -67,9 +69,19 @@ def _new_highs(highspy):  # type: ignore[no-untyped-def]
 
 
 class HighsBackend(Backend):
-    """Solve with HiGHS through highspy."""
+    """Solve with HiGHS through highspy.
+
+    Parameters
+    ----------
+    options
+        Extra HiGHS options by their HiGHS names (e.g. ``{"simplex_strategy": 4}`` for primal
+        simplex), applied after optiserv's own; for tuning a model family, not per solve.
+    """
 
     name = "highs"
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options: dict[str, Any] = dict(options or {})
 
     def version(self) -> str:
         """HiGHS version, e.g. ``"1.16.0"``."""
@@ -83,7 +95,46 @@ class HighsBackend(Backend):
         options: SolveOptions,
         initial: NDArray[np.float64] | None = None,
     ) -> SolverResult:
-        """Pass the arrays to HiGHS, solve within the time limit, map the status honestly."""
+        """Pass the arrays to HiGHS, solve within the time limit, map the status honestly.
+
+        The reported objective is checked against the returned plan. HiGHS 1.16 was seen to map
+        a MIP start wrongly through presolve and report an objective its plan does not have;
+        when that happens the solve is repeated without the start, in the time that is left.
+        """
+        started = time.perf_counter()
+        result = self._solve_once(program, options, initial)
+        if initial is None or result.values is None or self._consistent(program, result):
+            return result
+        left = options.time_limit - (time.perf_counter() - started)
+        if left <= 0:
+            return replace(
+                result,
+                status=Status.FEASIBLE,
+                objective=program.value(result.values),
+                bound=-math.inf if program.sense == "minimize" else math.inf,
+                message="HiGHS reported an objective its plan does not have; no time to re-solve",
+            )
+        retry = self._solve_once(program, replace(options, time_limit=left), None)
+        return replace(
+            retry,
+            seconds=time.perf_counter() - started,
+            message=f"{retry.message} (re-solved without the start: HiGHS misreported it)",
+        )
+
+    @staticmethod
+    @staticmethod
+    def _consistent(program: LinearProgram, result: SolverResult) -> bool:
+        """True when the reported objective is the objective of the returned plan."""
+        assert result.values is not None
+        recomputed = program.value(result.values)
+        return abs(recomputed - result.objective) <= 1e-6 * max(1.0, abs(recomputed))
+
+    def _solve_once(
+        self,
+        program: LinearProgram,
+        options: SolveOptions,
+        initial: NDArray[np.float64] | None,
+    ) -> SolverResult:
         highspy = _import_highspy()
         started = time.perf_counter()
         h = _new_highs(highspy)
@@ -95,6 +146,9 @@ class HighsBackend(Backend):
             h.setOptionValue("threads", int(options.threads))
         if math.isfinite(options.time_limit):
             h.setOptionValue("time_limit", float(options.time_limit))
+        for option, value in self.options.items():
+            if h.setOptionValue(option, value) != highspy.HighsStatus.kOk:
+                raise SolverError(f"HiGHS rejected option {option}={value!r}")
         self._load(h, highspy, program)
         if initial is not None and program.is_mip:
             h.setSolution(
