@@ -1,0 +1,768 @@
+r"""p-median: open p sites that minimise the total weighted travel cost, exactly.
+
+Two exact mixed-integer formulations of the same problem are built from arrays:
+
+* ``"assignment"``: the classic model (ReVelle & Swain 1970) with one x_ij per candidate pair;
+* ``"radius"``: the covering (radius) model over each demand point's sorted distinct
+  distances (Elloumi 2010; García, Labbé & Marín 2011), with one z per distance level. It has
+  the same LP bound and far fewer nonzeros, and is the default.
+
+Both use the same exact reduction of the candidate pairs: demand i never needs a site farther
+than its threshold T_i (see :class:`PMedianData`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from optiserv._timing import PhaseTimer
+from optiserv.coverage import nearest_open
+from optiserv.data import CostMatrix, Instance
+from optiserv.exceptions import ParameterError, format_examples
+from optiserv.formulations.base import BuiltModel, Formulation, Served, site_bounds
+from optiserv.geometry import travel_costs
+from optiserv.heuristics.p_median import (
+    LagrangianBound,
+    PMedianPlan,
+    greedy_interchange,
+    lagrangian_bound,
+    probe_sites,
+)
+from optiserv.lp import LinearProgram, ModelBuilder
+from optiserv.solution import Solution
+from optiserv.solvers import (
+    Backend,
+    SolveOptions,
+    SolverResult,
+    Status,
+    get_backend,
+    relative_gap,
+)
+
+__all__ = ["PMedian", "PMedianData", "prepare_p_median", "reduce_by_bound"]
+
+FormulationName = Literal["auto", "radius", "assignment"]
+
+# Candidate pairs (demand, site, distance), row offsets and thresholds T_i.
+_Pairs = tuple[
+    NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.int64],
+    NDArray[np.float64],
+]
+
+# A warm start must satisfy the program to this absolute tolerance to be handed to a solver.
+_START_TOLERANCE = 1e-7
+
+
+@dataclass(frozen=True, eq=False)
+class PMedianData:
+    """Travel costs and the candidate pairs of a p-median model, after exact reductions.
+
+    Attributes
+    ----------
+    costs
+        d_ij for every reachable pair (i, j) whose site j is not forbidden (cost unit).
+    demand, site, distance
+        The candidate pairs (i, j), sorted by demand i, then d_ij, then site j: those with
+        y_j not fixed to 0 and d_ij ≤ T_i = min(F_i, C_i, U_i). F_i is the distance to i's
+        nearest site fixed open. C_i is the distance to i's (m' − p + 1)-th nearest site that
+        may open, m' being the number of such sites: any m' − p + 1 of them contain an open
+        site, as exactly p are open. U_i comes from the Lagrangian bound (see
+        :func:`reduce_by_bound`); each is ``inf`` when undefined.
+    start
+        (n + 1,) offsets of each demand point's pairs in those arrays.
+    threshold
+        T_i per demand point (``inf`` when no rule applies).
+    unreachable
+        Demand points with no candidate pair.
+    site_lower, site_upper
+        Bounds of y_j after the reductions (fixed sites 1, forbidden sites 0).
+    plan
+        The heuristic plan used as the incumbent, once computed.
+    lower_bound
+        The best proven lower bound on the optimum so far (weight × cost units).
+    reduction
+        Counts of what the reductions removed, for ``Solution.details``.
+    """
+
+    costs: CostMatrix
+    demand: NDArray[np.int64]
+    site: NDArray[np.int64]
+    distance: NDArray[np.float64]
+    start: NDArray[np.int64]
+    threshold: NDArray[np.float64]
+    unreachable: NDArray[np.int64]
+    site_lower: NDArray[np.float64]
+    site_upper: NDArray[np.float64]
+    plan: PMedianPlan | None = None
+    lower_bound: float = -math.inf
+    reduction: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_pairs(self) -> int:
+        """Number of candidate pairs kept."""
+        return int(self.site.size)
+
+
+def _candidate_pairs(
+    demand: NDArray[np.int64],
+    site: NDArray[np.int64],
+    distance: NDArray[np.float64],
+    n_demand: int,
+    lower: NDArray[np.float64],
+    upper: NDArray[np.float64],
+    p: int,
+    cap: NDArray[np.float64] | None = None,
+) -> _Pairs:
+    """Keep the sorted pairs with y_j allowed and d_ij ≤ T_i = min(F_i, C_i, cap_i).
+
+    Returns the kept (demand, site, distance), the row offsets and T_i.
+    """
+    allowed = upper[site] > 0
+    demand, site, distance = demand[allowed], site[allowed], distance[allowed]
+    start = np.zeros(n_demand + 1, dtype=np.int64)
+    np.cumsum(np.bincount(demand, minlength=n_demand), out=start[1:])
+    threshold = np.full(n_demand, np.inf) if cap is None else cap.copy()
+    fixed_pair = lower[site] > 0
+    np.minimum.at(threshold, demand[fixed_pair], distance[fixed_pair])
+    rank = int((upper > 0).sum()) - int(p)  # 0-based rank of the (m' − p + 1)-th nearest site
+    long_rows = np.flatnonzero(np.diff(start) > rank)
+    threshold[long_rows] = np.minimum(threshold[long_rows], distance[start[long_rows] + rank])
+    kept = distance <= threshold[demand]
+    demand, site, distance = demand[kept], site[kept], distance[kept]
+    start[1:] = np.cumsum(np.bincount(demand, minlength=n_demand))
+    return demand, site, distance, start, threshold
+
+
+def prepare_p_median(instance: Instance, p: int) -> PMedianData:
+    """Travel costs restricted to allowed sites, and the reduced, sorted candidate pairs."""
+    full = travel_costs(instance)
+    allowed = ~instance.sites.forbidden
+    keep = allowed[full.indices]
+    costs = full
+    if not keep.all():
+        costs = CostMatrix.from_pairs(
+            full.row_indices()[keep], full.indices[keep], full.data[keep], full.shape, full.unit
+        )
+    rows = costs.row_indices()
+    sites = costs.indices.astype(np.int64)
+    order = np.lexsort((sites, costs.data, rows))
+    lower, upper = site_bounds(instance)
+    demand, site, distance, start, threshold = _candidate_pairs(
+        rows[order], sites[order], costs.data[order], instance.n_demand, lower, upper, p
+    )
+    unreachable = np.flatnonzero(np.diff(start) == 0).astype(np.int64)
+    return PMedianData(
+        costs, demand, site, distance, start, threshold, unreachable, lower, upper
+    )
+
+
+def reduce_by_bound(
+    instance: Instance, data: PMedianData, p: int, bound: LagrangianBound, upper_bound: float
+) -> PMedianData:
+    """Remove sites and pairs that only plans costing more than ``upper_bound`` could use.
+
+    With multipliers λ, Lagrangian bound L, site values ρ_j and the subproblem's open set S
+    (see :class:`~optiserv.heuristics.p_median.LagrangianBound`), let ρ_last be the largest ρ
+    of a free site in S and ρ_next the smallest ρ of a free site outside S. Forcing a change
+    raises the bound to
+
+    * y_j = 1 for a free j ∉ S: L + ρ_j − ρ_last;
+    * y_j = 0 for a free j ∈ S: L − ρ_j + ρ_next;
+    * x_ij = 1: L + max(0, w_i d_ij − λ_i) + [j ∉ S] (ρ_j − ρ_last).
+
+    A change whose bound exceeds ``upper_bound`` (plus a tolerance) belongs to no plan as
+    good as the incumbent, so it is fixed the other way. For the pairs, U_i is the largest
+    d_ij of a pair that survives: demand i's nearest open site is within U_i in every plan
+    at least as good as the incumbent, which stays feasible. The optimum is unchanged.
+    """
+    weight = instance.weight()
+    cost = weight[data.demand] * data.distance
+    lower, upper = data.site_lower, data.site_upper
+    fixed = lower > 0
+    free = (upper > 0) & ~fixed
+    chosen, value = bound.chosen, bound.site_value
+    tolerance = 1e-6 + 1e-9 * abs(upper_bound)
+    slack = upper_bound + tolerance - bound.bound
+    last = float(value[chosen & free].max()) if (chosen & free).any() else -math.inf
+    following = float(value[~chosen & free].min()) if (~chosen & free).any() else math.inf
+    with np.errstate(invalid="ignore"):
+        close = free & ~chosen & (value - last > slack)
+        force_open = free & chosen & (following - value > slack)
+        increase = np.maximum(0.0, cost - bound.multipliers[data.demand])
+        increase = increase + np.where(chosen[data.site], 0.0, value[data.site] - last)
+    survives = ~(increase > slack) & ~close[data.site]
+    cap = np.full(instance.n_demand, -np.inf)
+    np.maximum.at(cap, data.demand[survives], data.distance[survives])
+    cap[~np.isfinite(cap)] = np.inf  # defensive: a row with no survivor keeps all its pairs
+    new_lower = np.where(force_open, 1.0, lower)
+    new_upper = np.where(close, 0.0, upper)
+    demand, site, distance, start, threshold = _candidate_pairs(
+        data.demand, data.site, data.distance, instance.n_demand, new_lower, new_upper, p, cap
+    )
+    if (np.diff(start) == 0).any():  # cannot happen for a plan that serves everyone
+        return data
+    reduction = {
+        "candidate_pairs_before_bound": data.reduction.get("candidate_pairs_before_bound",
+                                                           data.n_pairs),
+        "sites_closed_by_bound": data.reduction.get("sites_closed_by_bound", 0)
+        + int(close.sum()),
+        "sites_opened_by_bound": data.reduction.get("sites_opened_by_bound", 0)
+        + int(force_open.sum()),
+    }
+    return replace(
+        data,
+        demand=demand,
+        site=site,
+        distance=distance,
+        start=start,
+        threshold=threshold,
+        site_lower=new_lower,
+        site_upper=new_upper,
+        reduction={**data.reduction, **reduction},
+    )
+
+
+def _with_site_bounds(
+    instance: Instance,
+    data: PMedianData,
+    p: int,
+    lower: NDArray[np.float64],
+    upper: NDArray[np.float64],
+) -> PMedianData:
+    """The same problem with tighter bounds on y_j; thresholds T_i are kept and tightened."""
+    demand, site, distance, start, threshold = _candidate_pairs(
+        data.demand, data.site, data.distance, instance.n_demand, lower, upper, p,
+        data.threshold.copy(),
+    )
+    if (np.diff(start) == 0).any():  # cannot happen for a plan that serves everyone
+        return data
+    return replace(
+        data, demand=demand, site=site, distance=distance, start=start, threshold=threshold,
+        site_lower=lower, site_upper=upper,
+    )
+
+
+class PMedian(Formulation):
+    r"""p-median problem (Hakimi 1964): p open sites, least total weighted travel cost.
+
+    The objective is the total weighted cost Σ_i w_i min_{j open} d_ij (weight × cost unit),
+    not the mean. Exactly p sites open; fixed sites count toward p and are open, forbidden
+    sites never open. Every demand point, whatever its weight, must reach an open site: a pair
+    absent from the travel costs (or ``inf``) is unreachable. If some demand point reaches no
+    allowed site, or no p sites reach every demand point, the model is INFEASIBLE and the
+    Solution's message says why.
+
+    Symbols: i demand point, j site, w_i = ``instance.weight()``, d_ij =
+    ``travel_costs(instance)``, y_j ∈ {0, 1} open, J_i = the candidate sites of i (reachable,
+    allowed, d_ij ≤ T_i; see :class:`PMedianData` and :func:`reduce_by_bound`).
+
+    **Radius formulation** (``formulation="radius"``). Let D_i1 < D_i2 < … < D_iK_i be the
+    distinct values of d_ij over j ∈ J_i (for a demand point with w_i = 0 all of J_i forms one
+    level, K_i = 1). z_ik (k = 2..K_i) is 1 when no open site is closer to i than D_ik.
+
+    .. math::
+
+        \min \sum_i w_i \Big[ D_{i1} + \sum_{k=2}^{K_i} (D_{ik} - D_{i,k-1})\, z_{ik} \Big]
+
+        \text{s.t.}\quad z_{i,k+1} - z_{ik} + \sum_{j \in J_i : d_{ij} = D_{ik}} y_j \ge 0
+        \quad \forall i,\ k = 1..K_i, \qquad z_{i1} \equiv 1,\ z_{i,K_i+1} \equiv 0
+
+        \sum_j y_j = p, \qquad y_j \in \{0, 1\}, \qquad 0 \le z_{ik} \le 1
+
+    Chaining the rows gives z_ik ≥ 1 − Σ_{j ∈ J_i: d_ij < D_ik} y_j, the covering form of
+    the papers, with the same LP optimum and far fewer nonzeros. The row k = K_i states that
+    some site of J_i is open: it keeps unreachable pairs out, and is implied by the reductions
+    otherwise.
+
+    **Assignment formulation** (``formulation="assignment"``), 0 ≤ x_ij ≤ 1 for j ∈ J_i:
+
+    .. math::
+
+        \min \sum_i \sum_{j \in J_i} w_i d_{ij} x_{ij} \quad\text{s.t.}\quad
+        \sum_{j \in J_i} x_{ij} = 1 \;\forall i, \qquad x_{ij} \le y_j \;\forall i, j \in J_i,
+        \qquad \sum_j y_j = p, \qquad y_j \in \{0, 1\}
+
+    For integral y an optimal x is integral (each i to its nearest open site).
+
+    **Method.** (1) Candidate pairs with the exact thresholds F_i, C_i. (2) A plan by greedy
+    and fast interchange. (3) The Lagrangian bound by subgradient ascent and the bound-based
+    reduction of sites and pairs (:func:`reduce_by_bound`); while the bound stays below the
+    plan's cost, the bound is re-optimised on the reduced problem and every free site is
+    probed (:func:`~optiserv.heuristics.p_median.probe_sites`), each followed by another
+    reduction. After every bound an interchange from the Lagrangian subproblem's sites may
+    improve the plan. Every reduction keeps all plans at least as good as the incumbent, so
+    the optimum is unchanged. (4) If the bound meets the plan's cost (within the requested
+    relative gap; with integral w_i d_ij the bound is rounded up), the plan is returned as
+    OPTIMAL without a MIP. (5) Otherwise the MIP is built on the reduced pairs and solved with
+    the plan as warm start; the reported bound is the larger of the solver's and the
+    Lagrangian one. A solver answer whose objective disagrees with its own plan (seen with
+    HiGHS 1.16 and a warm start) is discarded and the MIP solved again without the start.
+
+    Parameters
+    ----------
+    p
+        Number of open sites, fixed sites included.
+    formulation
+        ``"radius"``, ``"assignment"`` or ``"auto"`` (the radius model; see Notes).
+    lagrangian
+        Run steps (3) and (4). ``False`` solves the MIP on the candidate pairs of step (1)
+        with the heuristic plan as warm start (to compare the formulations).
+
+    Notes
+    -----
+    ``"auto"`` picks the radius formulation: after the reductions it was as fast or faster
+    than the assignment model on the OR-Library instances (``benchmarks/bench_pmed.py``).
+    ``Solution.details`` holds ``p``, ``formulation``, ``candidate_pairs`` (in the MIP),
+    ``heuristic_objective``, ``lagrangian_bound``, ``total_cost`` (Σ_i w_i d_ij recomputed
+    from the plan), the reduction counts and the subgradient iterations per stage.
+    """
+
+    name: ClassVar[str] = "pmedian"
+
+    def __init__(
+        self, *, p: int, formulation: FormulationName = "auto", lagrangian: bool = True
+    ) -> None:
+        self.p = p
+        self.formulation = formulation
+        self.lagrangian = lagrangian
+
+    # ------------------------------------------------------------------ public
+    def solve(
+        self,
+        instance: Instance,
+        *,
+        backend: str | Backend = "highs",
+        options: SolveOptions | None = None,
+    ) -> Solution:
+        """Solve the p-median problem on ``instance`` exactly (see the class docstring)."""
+        options = options or SolveOptions()
+        solver = get_backend(backend)
+        self._check(instance)
+        timer = PhaseTimer()
+        with timer("coverage"):
+            prepared = self._prepare(instance)
+        early = self._early_exit(instance, prepared)
+        if early is not None:
+            return self._empty_solution(instance, early[0], early[1], timer, solver, early[2])
+        with timer("heuristic"):
+            prepared = self._bound_and_reduce(instance, prepared)
+        plan = prepared.plan
+        if plan is not None and plan.serves_all:
+            gap = relative_gap(plan.objective, prepared.lower_bound)
+            if _proven(plan.objective, prepared.lower_bound, options.relative_gap):
+                message = "optimal: the Lagrangian bound meets the heuristic plan; no MIP needed"
+                return self._plan_solution(
+                    instance, prepared, Status.OPTIMAL, message, timer, solver
+                )
+            remaining = options.time_limit - timer.total()["total"]
+            if remaining <= 0:
+                message = f"time limit reached before the MIP; heuristic plan, gap {gap:.3%}"
+                return self._plan_solution(
+                    instance, prepared, Status.FEASIBLE, message, timer, solver
+                )
+            options = dataclasses.replace(options, time_limit=remaining)
+        with timer("build"):
+            built = self._build(instance, prepared)
+        with timer("heuristic"):
+            start = self._warm_start(instance, prepared, built, options)
+        with timer("solve"):
+            result = solver.solve(built.program, options, start)
+            if start is not None and _inconsistent(result, built.program, prepared.lower_bound):
+                # HiGHS 1.16 can map a MIP start wrongly through presolve and then report an
+                # objective that the returned plan does not have: solve again without it
+                remaining = options.time_limit - timer.total()["total"]
+                if remaining > 0:
+                    retry = dataclasses.replace(options, time_limit=remaining)
+                    result = solver.solve(built.program, retry, None)
+                    result = dataclasses.replace(
+                        result,
+                        message=f"{result.message} (solved again without the warm start, "
+                        "whose answer was inconsistent)",
+                    )
+        if result.status.has_solution and _inconsistent(
+            result, built.program, prepared.lower_bound
+        ):
+            result = dataclasses.replace(
+                result,
+                status=Status.FEASIBLE,
+                objective=built.program.value(result.values),  # type: ignore[arg-type]
+                bound=-math.inf,
+                message=f"{result.message}; the solver's objective disagrees with its plan, "
+                "so optimality is not claimed",
+            )
+        if not result.status.has_solution and plan is not None and plan.serves_all:
+            message = f"{result.message}; returning the heuristic plan"
+            return self._plan_solution(
+                instance, prepared, Status.FEASIBLE, message, timer, solver, result.bound
+            )
+        return self._finish(instance, prepared, built, result, timer)
+
+    # ------------------------------------------------------------------ hooks
+    def _check(self, instance: Instance) -> None:
+        self._check_p(instance, self.p)
+        if self.formulation not in ("auto", "radius", "assignment"):
+            raise ParameterError(
+                f"{self.name}: formulation must be 'auto', 'radius' or 'assignment', "
+                f"got {self.formulation!r}"
+            )
+
+    def _resolved_formulation(self) -> str:
+        return "assignment" if self.formulation == "assignment" else "radius"
+
+    def _prepare(self, instance: Instance) -> PMedianData:
+        return prepare_p_median(instance, int(self.p))
+
+    def _early_exit(
+        self, instance: Instance, prepared: PMedianData
+    ) -> tuple[Status, str, dict[str, Any]] | None:
+        if prepared.unreachable.size == 0:
+            return None
+        ids = instance.demand.ids[prepared.unreachable].tolist()
+        message = (
+            f"infeasible: {len(ids)} demand point(s) cannot reach any site that may open: "
+            f"ids {format_examples(ids)}"
+        )
+        return Status.INFEASIBLE, message, {"unreachable_demand": ids}
+
+    def _bound_and_reduce(self, instance: Instance, prepared: PMedianData) -> PMedianData:
+        """Heuristic plan, Lagrangian bounds, probing, and the bound-based reductions.
+
+        Stage 1 bounds the candidate pairs and reduces them; while the bound stays below the
+        plan's cost, stage 2 re-optimises the bound on the reduced problem and reduces again,
+        and stages 3 to 5 probe every free site (:func:`~optiserv.heuristics.p_median.
+        probe_sites`), re-optimise and reduce, for as long as probing decides some site.
+        After each bound, an interchange from the Lagrangian subproblem's sites may improve
+        the plan. Every step keeps all plans at least as good as the incumbent.
+        """
+        p = int(self.p)
+        weight = instance.weight()
+        plan = greedy_interchange(
+            prepared.costs, weight, p,
+            fixed=instance.sites.fixed, forbidden=instance.sites.forbidden,
+        )
+        details: dict[str, Any] = {
+            "heuristic_objective": plan.objective if plan.serves_all else None
+        }
+        if not plan.serves_all or not self.lagrangian:
+            return replace(prepared, plan=plan, reduction=details)
+        integral = bool(np.all(weight == np.round(weight))) and bool(
+            np.all(prepared.distance == np.round(prepared.distance))
+        )
+        data, best_bound = prepared, -math.inf
+        bound: LagrangianBound | None = None
+        for stage in (1, 2, 3, 4, 5):  # 3..5: probing, repeated while it decides sites
+            if stage >= 3:
+                free = (data.site_upper > 0) & (data.site_lower == 0)
+                if bound is None or not free.any():
+                    break
+                close, force_open = probe_sites(
+                    data.start, data.site, weight[data.demand] * data.distance, p,
+                    fixed=data.site_lower > 0, forbidden=data.site_upper == 0,
+                    upper_bound=plan.objective, bound=bound,
+                )
+                for key, mask in (("closed", close), ("opened", force_open)):
+                    name = f"sites_{key}_by_probing"
+                    details[name] = details.get(name, 0) + int(mask.sum())
+                if not (close.any() or force_open.any()):
+                    break
+                data = _with_site_bounds(
+                    instance, data, p,
+                    np.where(force_open, 1.0, data.site_lower),
+                    np.where(close, 0.0, data.site_upper),
+                )
+            bound = lagrangian_bound(
+                data.start, data.site, weight[data.demand] * data.distance, p,
+                fixed=data.site_lower > 0, forbidden=data.site_upper == 0,
+                upper_bound=plan.objective,
+                initial=None if bound is None else bound.multipliers,
+            )
+            details[f"subgradient_iterations_{stage}"] = bound.iterations
+            best_bound = max(best_bound, bound.bound)
+            plan = self._lagrangian_plan(instance, data, bound, plan)
+            data = reduce_by_bound(instance, data, p, bound, plan.objective)
+            rounded = math.ceil(best_bound - 1e-6) if integral else best_bound
+            if _proven(plan.objective, rounded, 0.0):
+                break
+        lower_bound = math.ceil(best_bound - 1e-6) if integral else best_bound
+        details.update(heuristic_objective=plan.objective, lagrangian_bound=best_bound)
+        return replace(
+            data,
+            plan=plan,
+            lower_bound=max(lower_bound, prepared.lower_bound),
+            reduction={**data.reduction, **details},
+        )
+
+    def _lagrangian_plan(
+        self, instance: Instance, data: PMedianData, bound: LagrangianBound, plan: PMedianPlan
+    ) -> PMedianPlan:
+        """An interchange from the Lagrangian subproblem's sites; the better of it and ``plan``."""
+        if bound.bound >= plan.objective - 1e-9 * abs(plan.objective):
+            return plan
+        chosen = np.flatnonzero(bound.chosen)
+        order = chosen[np.argsort(bound.site_value[chosen], kind="stable")]
+        other = greedy_interchange(
+            data.costs, instance.weight(), int(self.p),
+            fixed=instance.sites.fixed, forbidden=instance.sites.forbidden, initial=order,
+        )
+        return other if other.serves_all and other.objective < plan.objective else plan
+
+    def _build(self, instance: Instance, prepared: PMedianData) -> BuiltModel:
+        if self._resolved_formulation() == "assignment":
+            return _build_assignment(instance, prepared, int(self.p))
+        return _build_radius(instance, prepared, int(self.p))
+
+    def _warm_start(
+        self,
+        instance: Instance,
+        prepared: PMedianData,
+        built: BuiltModel,
+        options: SolveOptions,
+    ) -> NDArray[np.float64] | None:
+        plan = prepared.plan
+        if plan is None:
+            plan = greedy_interchange(
+                prepared.costs,
+                instance.weight(),
+                int(self.p),
+                fixed=prepared.site_lower > 0,
+                forbidden=prepared.site_upper == 0,
+            )
+        if not plan.serves_all:
+            return None
+        is_open = np.zeros(instance.n_sites, dtype=bool)
+        is_open[plan.open_sites] = True
+        start = _start_vector(built, prepared, is_open)
+        if start is None or built.program.violation(start) > _START_TOLERANCE:
+            return None
+        return start
+
+    def _served(
+        self, instance: Instance, prepared: PMedianData, open_sites: NDArray[np.int64]
+    ) -> Served:
+        assignment, distance = nearest_open(prepared.costs, open_sites)
+        served = assignment >= 0
+        weight = instance.weight()
+        details = {
+            "p": int(self.p),
+            "formulation": self._resolved_formulation(),
+            "candidate_pairs": prepared.n_pairs,
+            "total_cost": float((weight[served] * distance[served]).sum()),
+            **prepared.reduction,
+        }
+        return Served(assignment, float(weight[served].sum()), details)
+
+    def _finish(
+        self,
+        instance: Instance,
+        prepared: PMedianData,
+        built: BuiltModel,
+        result: SolverResult,
+        timer: PhaseTimer,
+    ) -> Solution:
+        solution = super()._finish(instance, prepared, built, result, timer)
+        if solution.status is Status.INFEASIBLE:
+            message = (
+                f"infeasible: no {self.p} sites (fixed sites included) let every demand point "
+                f"reach an open site ({result.message})"
+            )
+            return replace(solution, message=message)
+        if not solution.status.has_solution:
+            return solution
+        # the plan's own cost, recomputed from d_ij (free of the solver's round-off)
+        objective = float(solution.details["total_cost"])
+        bound = solution.bound
+        if math.isfinite(prepared.lower_bound):
+            bound = max(bound, prepared.lower_bound)
+        bound = min(bound, objective)  # both are proven: the bound cannot pass the plan
+        if objective - bound <= 1e-9 * max(1.0, abs(objective)):
+            bound = objective  # equal up to the solver's round-off
+        return replace(
+            solution, objective=objective, bound=bound, gap=relative_gap(objective, bound)
+        )
+
+    # ------------------------------------------------------------------ helpers
+    def _plan_solution(
+        self,
+        instance: Instance,
+        prepared: PMedianData,
+        status: Status,
+        message: str,
+        timer: PhaseTimer,
+        solver: Backend,
+        solver_bound: float = -math.inf,
+    ) -> Solution:
+        """A Solution for the heuristic plan, with the best proven bound."""
+        assert prepared.plan is not None
+        open_sites = prepared.plan.open_sites
+        served = self._served(instance, prepared, open_sites)
+        objective = served.details["total_cost"]
+        bound = prepared.lower_bound
+        if math.isfinite(solver_bound):
+            bound = max(bound, solver_bound)
+        bound = min(bound, objective)
+        return Solution(
+            model=self.name,
+            status=status,
+            objective=objective,
+            bound=bound,
+            gap=relative_gap(objective, bound),
+            open_sites=open_sites,
+            open_site_ids=tuple(instance.sites.ids[open_sites].tolist()),
+            assignment=served.assignment,
+            covered_weight=served.covered_weight,
+            total_weight=instance.total_weight,
+            timings=timer.total(),
+            backend=solver.name,
+            backend_version=solver.version(),
+            message=message,
+            details=served.details,
+        )
+
+
+def _inconsistent(result: SolverResult, program: LinearProgram, lower_bound: float) -> bool:
+    """True when a solver's reported objective is not its plan's, or beats a proven bound."""
+    if not result.status.has_solution or result.values is None:
+        return False
+    tolerance = 1e-6 * max(1.0, abs(result.objective))
+    if abs(program.value(result.values) - result.objective) > tolerance:
+        return True
+    return math.isfinite(lower_bound) and result.objective < lower_bound - tolerance
+
+
+def _proven(objective: float, bound: float, relative: float) -> bool:
+    """True when the bound proves the objective optimal within ``relative`` (and 1e-6)."""
+    if not (math.isfinite(objective) and math.isfinite(bound)):
+        return False
+    return objective - bound <= max(1e-6, 1e-9 * abs(objective), relative * abs(objective))
+
+
+# ---------------------------------------------------------------------- model builders
+def _pair_cost_rows(
+    instance: Instance, prepared: PMedianData
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """w_i per pair, and which pairs start a new distance level in their demand row."""
+    weight = instance.weight()[prepared.demand]
+    first = np.zeros(prepared.n_pairs, dtype=bool)
+    first[prepared.start[:-1][np.diff(prepared.start) > 0]] = True
+    return weight, first
+
+
+def _levels(
+    instance: Instance, prepared: PMedianData
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.bool_]]:
+    """Distance levels: level of every pair, demand and distance of every level, first flags.
+
+    A level is a distinct distance value D_ik in demand i's candidate list; demand points of
+    zero weight have one level (their distances do not matter, only that one site is open).
+    """
+    weight, first_pair = _pair_cost_rows(instance, prepared)
+    level_distance = np.where(weight > 0, prepared.distance, 0.0)
+    new_level = first_pair.copy()
+    new_level[1:] |= level_distance[1:] != level_distance[:-1]
+    level_of_pair = np.cumsum(new_level) - 1
+    level_demand = prepared.demand[new_level]
+    return level_of_pair, level_demand, level_distance[new_level], first_pair[new_level]
+
+
+def _build_radius(instance: Instance, prepared: PMedianData, p: int) -> BuiltModel:
+    level_of_pair, level_demand, level_distance, level_first = _levels(instance, prepared)
+    n_levels = level_demand.size
+    weight = instance.weight()
+    has_z = ~level_first
+    z_of_level = np.cumsum(has_z) - 1
+    z_levels = np.flatnonzero(has_z)
+    z_cost = weight[level_demand[z_levels]] * (
+        level_distance[z_levels] - level_distance[z_levels - 1]
+    )
+    offset = float((weight[level_demand[level_first]] * level_distance[level_first]).sum())
+
+    builder = ModelBuilder()
+    y = builder.add_variables(
+        "y", instance.n_sites, lower=prepared.site_lower, upper=prepared.site_upper, integer=True
+    )
+    z = builder.add_variables("z", z_levels.size, cost=z_cost, lower=0.0, upper=1.0)
+    # row of level g: z_{g+1} − z_g + Σ_{j at level g} y_j ≥ [g is the first level of i]
+    rows = np.concatenate((level_of_pair, z_levels - 1, z_levels))
+    cols = np.concatenate((
+        y.start + prepared.site,
+        z.start + z_of_level[z_levels],
+        z.start + z_of_level[z_levels],
+    ))
+    values = np.concatenate((
+        np.ones(prepared.n_pairs), np.ones(z_levels.size), -np.ones(z_levels.size)
+    ))
+    builder.add_rows(rows, cols, values, n_rows=n_levels, lower=level_first.astype(np.float64))
+    builder.add_rows(
+        np.zeros(instance.n_sites), y.columns, 1.0, n_rows=1, lower=float(p), upper=float(p)
+    )
+    extra = {
+        "z": z,
+        "formulation": "radius",
+        "level_of_pair": level_of_pair,
+        "level_demand": level_demand,
+        "z_levels": z_levels,
+    }
+    return BuiltModel(builder.build("minimize", offset=offset), y, extra)
+
+
+def _build_assignment(instance: Instance, prepared: PMedianData, p: int) -> BuiltModel:
+    weight = instance.weight()
+    pairs = prepared.n_pairs
+    builder = ModelBuilder()
+    y = builder.add_variables(
+        "y", instance.n_sites, lower=prepared.site_lower, upper=prepared.site_upper, integer=True
+    )
+    x = builder.add_variables(
+        "x", pairs, cost=weight[prepared.demand] * prepared.distance, lower=0.0, upper=1.0
+    )
+    # Σ_j x_ij = 1 for every demand point
+    builder.add_rows(
+        prepared.demand, x.columns, 1.0, n_rows=instance.n_demand, lower=1.0, upper=1.0
+    )
+    # x_ij − y_j ≤ 0 for every candidate pair
+    pair_rows = np.arange(pairs, dtype=np.int64)
+    builder.add_rows(
+        np.concatenate((pair_rows, pair_rows)),
+        np.concatenate((x.columns, y.start + prepared.site)),
+        np.concatenate((np.ones(pairs), -np.ones(pairs))),
+        n_rows=pairs,
+        upper=0.0,
+    )
+    builder.add_rows(
+        np.zeros(instance.n_sites), y.columns, 1.0, n_rows=1, lower=float(p), upper=float(p)
+    )
+    return BuiltModel(builder.build("minimize"), y, {"x": x, "formulation": "assignment"})
+
+
+def _start_vector(
+    built: BuiltModel, prepared: PMedianData, is_open: NDArray[np.bool_]
+) -> NDArray[np.float64] | None:
+    """Every column's value for the plan that opens ``is_open`` (None if some i is unserved)."""
+    values = np.zeros(built.program.n_cols)
+    values[built.sites.start : built.sites.start + built.sites.size] = is_open
+    pair_open = is_open[prepared.site]
+    n = prepared.start.size - 1
+    # first open pair of each demand row (pairs are sorted by distance within a row)
+    first_open = np.full(n, prepared.n_pairs, dtype=np.int64)
+    open_pairs = np.flatnonzero(pair_open)
+    np.minimum.at(first_open, prepared.demand[open_pairs], open_pairs)
+    if (first_open >= prepared.n_pairs).any():
+        return None
+    if built.extra["formulation"] == "assignment":
+        x = built.extra["x"]
+        values[x.start + first_open] = 1.0
+        return values
+    # radius: z_ik = 1 ⇔ the nearest open site's level is at or beyond level k
+    level_of_pair = built.extra["level_of_pair"]
+    z_levels = built.extra["z_levels"]
+    z = built.extra["z"]
+    nearest_level = level_of_pair[first_open]
+    level_demand = built.extra["level_demand"]
+    values[z.start : z.start + z.size] = z_levels <= nearest_level[level_demand[z_levels]]
+    return values

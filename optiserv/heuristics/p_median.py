@@ -1,0 +1,595 @@
+"""Greedy construction and fast interchange for the p-median problem.
+
+The plan opens exactly p sites (fixed sites included, forbidden sites never) and serves every
+demand point from its nearest open site. It is a good incumbent, not a proof: the exact models
+in :mod:`optiserv.formulations.p_median` use it as a warm start.
+
+* **Greedy** (Kuehn & Hamburger 1963): starting from the fixed sites, open the site that lowers
+  the total weighted cost Σ_i w_i min_{j open} d_ij the most, until p sites are open.
+* **Fast interchange** (Teitz & Bart 1968, with Whitaker's 1983 bookkeeping): for every closed
+  site j, the best open, non-fixed site r to swap it with is found in one sweep over j's
+  column, using each demand point's nearest and second-nearest open sites. An improving swap is
+  applied at once; the search stops after a full pass without improvement (a local optimum).
+
+Unreachable pairs (absent from the cost matrix) are never used. A demand point with no open
+site it can reach costs a penalty larger than any plan's total cost, so both phases first
+make every demand point reachable whenever the sites allow it.
+
+The numeric work happens in private ``@njit`` kernels that take CSR/CSC arrays; the public
+function validates and converts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+from numpy.typing import ArrayLike, NDArray
+
+from optiserv.data import CostMatrix
+from optiserv.exceptions import ParameterError
+
+__all__ = [
+    "LagrangianBound",
+    "PMedianPlan",
+    "greedy_interchange",
+    "lagrangian_bound",
+    "probe_sites",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class PMedianPlan:
+    """A p-median plan found by the heuristic.
+
+    Attributes
+    ----------
+    open_sites
+        Sorted indices j of the open sites (fixed sites included).
+    objective
+        Σ_i w_i min_{j open} d_ij, in weight × cost units; ``inf`` when some demand point
+        reaches no open site.
+    serves_all
+        True when every demand point reaches an open site.
+    swaps
+        Number of improving interchanges applied after the greedy phase.
+    """
+
+    open_sites: NDArray[np.int64]
+    objective: float
+    serves_all: bool
+    swaps: int
+
+
+# ---------------------------------------------------------------------- kernels
+@njit(cache=True)
+def _nearest_two(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    cost: np.ndarray,
+    is_open: np.ndarray,
+    penalty: float,
+    best: np.ndarray,
+    best_site: np.ndarray,
+    second: np.ndarray,
+) -> None:
+    """Per demand row: the cheapest open site, its cost, and the second-cheapest cost."""
+    n = indptr.shape[0] - 1
+    for i in range(n):
+        b1 = penalty
+        b2 = penalty
+        s1 = -1
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            if is_open[j]:
+                c = cost[k]
+                if c < b1:
+                    b2 = b1
+                    b1 = c
+                    s1 = j
+                elif c < b2:
+                    b2 = c
+        best[i] = b1
+        best_site[i] = s1
+        second[i] = b2
+
+
+@njit(cache=True)
+def _greedy(
+    col_ptr: np.ndarray,
+    col_rows: np.ndarray,
+    col_cost: np.ndarray,
+    is_open: np.ndarray,
+    can_open: np.ndarray,
+    best: np.ndarray,
+    n_to_open: int,
+) -> None:
+    """Open ``n_to_open`` more sites, each time the one with the largest total saving."""
+    m = col_ptr.shape[0] - 1
+    for _ in range(n_to_open):
+        best_gain = -1.0
+        chosen = -1
+        for j in range(m):
+            if is_open[j] or not can_open[j]:
+                continue
+            gain = 0.0
+            for k in range(col_ptr[j], col_ptr[j + 1]):
+                i = col_rows[k]
+                if col_cost[k] < best[i]:
+                    gain += best[i] - col_cost[k]
+            if gain > best_gain:
+                best_gain = gain
+                chosen = j
+        if chosen < 0:
+            return
+        is_open[chosen] = True
+        for k in range(col_ptr[chosen], col_ptr[chosen + 1]):
+            i = col_rows[k]
+            if col_cost[k] < best[i]:
+                best[i] = col_cost[k]
+
+
+@njit(cache=True)
+def _interchange(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    cost: np.ndarray,
+    col_ptr: np.ndarray,
+    col_rows: np.ndarray,
+    col_cost: np.ndarray,
+    is_open: np.ndarray,
+    can_open: np.ndarray,
+    removable: np.ndarray,
+    penalty: float,
+    tolerance: float,
+    max_swaps: int,
+) -> int:
+    """Apply improving swaps (close r, open j) until none is left; return the swap count.
+
+    For a closed site j and an open site r, the change of the total cost is
+
+        Δ(j, r) = −gain_j + loss_r + correction_j[r]
+
+    where gain_j = Σ_i max(0, b1_i − c_ij) is the saving of opening j, loss_r =
+    Σ_{i: s1_i = r} (b2_i − b1_i) is the cost of closing r when j does not help, and the
+    correction accounts for the demand points of r that j serves better than their second
+    choice. b1, b2 are the cheapest and second-cheapest open costs, s1 the cheapest site.
+    """
+    n = indptr.shape[0] - 1
+    m = col_ptr.shape[0] - 1
+    best = np.empty(n)
+    second = np.empty(n)
+    best_site = np.empty(n, dtype=np.int64)
+    loss = np.zeros(m)
+    correction = np.zeros(m)
+    touched = np.empty(m, dtype=np.int64)
+    stamp = np.full(m, -1, dtype=np.int64)
+    swaps = 0
+    improved = True
+    while improved and swaps < max_swaps:
+        improved = False
+        _nearest_two(indptr, indices, cost, is_open, penalty, best, best_site, second)
+        loss[:] = 0.0
+        for i in range(n):
+            if best_site[i] >= 0:
+                loss[best_site[i]] += second[i] - best[i]
+        open_list = np.flatnonzero(is_open & removable)
+        if open_list.size == 0:
+            return swaps
+        for j in range(m):
+            if is_open[j] or not can_open[j]:
+                continue
+            gain = 0.0
+            n_touched = 0
+            for k in range(col_ptr[j], col_ptr[j + 1]):
+                i = col_rows[k]
+                c = col_cost[k]
+                b1 = best[i]
+                if c < b1:
+                    gain += b1 - c
+                r = best_site[i]
+                if r >= 0:
+                    # demand of r: without j it falls back to b2; with j to min(b2, c)
+                    b2 = second[i]
+                    new_cost = min(b2, c)
+                    actual = new_cost - b1 - min(0.0, c - b1)
+                    if stamp[r] != j:
+                        stamp[r] = j
+                        touched[n_touched] = r
+                        n_touched += 1
+                    correction[r] += actual - (b2 - b1)
+            best_delta = np.inf
+            best_r = -1
+            for leaving in open_list:
+                delta = loss[leaving] + correction[leaving]
+                if delta < best_delta:
+                    best_delta = delta
+                    best_r = int(leaving)
+            for t in range(n_touched):
+                correction[touched[t]] = 0.0
+                stamp[touched[t]] = -1
+            if best_r >= 0 and best_delta - gain < -tolerance:
+                is_open[j] = True
+                is_open[best_r] = False
+                swaps += 1
+                improved = True
+                break
+    return swaps
+
+
+# ---------------------------------------------------------------------- public
+def _columns(
+    costs: CostMatrix, weighted: NDArray[np.float64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """The CSC arrays (column pointer, row of each entry, cost) of a CSR cost layout."""
+    rows = costs.row_indices()
+    order = np.argsort(costs.indices, kind="stable")
+    col_ptr = np.zeros(costs.shape[1] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(costs.indices, minlength=costs.shape[1]), out=col_ptr[1:])
+    return col_ptr, rows[order].astype(np.int64), weighted[order]
+
+
+def greedy_interchange(
+    costs: CostMatrix,
+    weights: ArrayLike,
+    p: int,
+    *,
+    fixed: ArrayLike | None = None,
+    forbidden: ArrayLike | None = None,
+    initial: ArrayLike | None = None,
+    max_swaps: int = 100_000,
+) -> PMedianPlan:
+    """A p-median plan by greedy construction followed by fast interchange.
+
+    Parameters
+    ----------
+    costs
+        d_ij for the reachable pairs (demand rows, site columns); absent pairs are unreachable.
+    weights
+        w_i ≥ 0 per demand point.
+    p
+        Number of open sites, fixed sites included.
+    fixed, forbidden
+        Boolean masks over the sites: always open, never open.
+    initial
+        Indices of sites to start the interchange from instead of the greedy plan (e.g. the
+        sites open in a Lagrangian subproblem). Fixed sites are added, forbidden ones dropped,
+        and the set is completed greedily or trimmed to p (keeping the first given) as needed.
+    max_swaps
+        Upper limit on the number of interchanges (a safeguard; local optima come far sooner).
+
+    Returns
+    -------
+    PMedianPlan
+        The open sites and their total weighted cost Σ_i w_i min_{j open} d_ij.
+    """
+    n, m = costs.shape
+    weight = np.asarray(weights, dtype=np.float64)
+    if weight.shape != (n,):
+        raise ParameterError(f"greedy_interchange: weights have shape {weight.shape}, need ({n},)")
+    fixed_mask = np.zeros(m, bool) if fixed is None else np.asarray(fixed, dtype=bool)
+    forbidden_mask = np.zeros(m, bool) if forbidden is None else np.asarray(forbidden, dtype=bool)
+    openable = int((~forbidden_mask).sum())
+    if not 1 <= p <= openable or int(fixed_mask.sum()) > p:
+        raise ParameterError(
+            f"greedy_interchange: p = {p} needs 1 ≤ p ≤ {openable} openable sites and at least "
+            f"{int(fixed_mask.sum())} (the fixed sites)"
+        )
+    allowed = ~forbidden_mask[costs.indices]
+    if not allowed.all():
+        rows = costs.row_indices()[allowed]
+        costs = CostMatrix.from_pairs(
+            rows, costs.indices[allowed], costs.data[allowed], costs.shape, costs.unit
+        )
+    weighted = weight[costs.row_indices()] * costs.data
+    # any plan that serves everyone costs less than one unserved demand point
+    row_max = np.zeros(n)
+    np.maximum.at(row_max, costs.row_indices(), weighted)
+    penalty = float(row_max.sum()) * 2.0 + 1.0
+    col_ptr, col_rows, col_cost = _columns(costs, weighted)
+    is_open = fixed_mask.copy()
+    can_open = ~forbidden_mask
+    if initial is not None:
+        for j in np.asarray(initial, dtype=np.int64).ravel():
+            if is_open.sum() >= p:
+                break
+            if can_open[j]:
+                is_open[j] = True
+    best = np.empty(n)
+    best_site = np.empty(n, dtype=np.int64)
+    second = np.empty(n)
+    _nearest_two(costs.indptr, costs.indices, weighted, is_open, penalty, best, best_site, second)
+    _greedy(col_ptr, col_rows, col_cost, is_open, can_open, best, int(p - is_open.sum()))
+    tolerance = 1e-9 * max(1.0, float(weighted.sum()))
+    swaps = _interchange(
+        costs.indptr,
+        costs.indices,
+        weighted,
+        col_ptr,
+        col_rows,
+        col_cost,
+        is_open,
+        can_open,
+        ~fixed_mask,
+        penalty,
+        tolerance,
+        int(max_swaps),
+    )
+    _nearest_two(costs.indptr, costs.indices, weighted, is_open, penalty, best, best_site, second)
+    serves_all = bool((best_site >= 0).all())
+    objective = float(best.sum()) if serves_all else float("inf")
+    return PMedianPlan(np.flatnonzero(is_open).astype(np.int64), objective, serves_all, swaps)
+
+
+# ---------------------------------------------------------------------- Lagrangian bound
+@dataclass(frozen=True, eq=False)
+class LagrangianBound:
+    """The Lagrangian lower bound of the p-median problem, and what is needed to reduce it.
+
+    Relaxing Σ_j x_ij = 1 with multipliers λ_i gives
+
+        L(λ) = Σ_i λ_i + min { Σ_j ρ_j y_j : Σ_j y_j = p, fixed and forbidden sites respected },
+        ρ_j = Σ_i min(0, w_i d_ij − λ_i),
+
+    which is solved by opening the fixed sites and the p − |fixed| free sites of smallest ρ_j.
+    max_λ L(λ) equals the LP bound of the assignment formulation.
+
+    Attributes
+    ----------
+    bound
+        L(λ) at the best multipliers found (weight × cost units); ≤ the optimum.
+    multipliers
+        λ_i at that point (weight × cost units).
+    site_value
+        ρ_j at that point.
+    chosen
+        The sites open in the Lagrangian subproblem at that point.
+    iterations
+        Subgradient iterations run.
+    """
+
+    bound: float
+    multipliers: NDArray[np.float64]
+    site_value: NDArray[np.float64]
+    chosen: NDArray[np.bool_]
+    iterations: int
+
+
+@njit(cache=True)
+def _site_values(
+    start: np.ndarray, site: np.ndarray, cost: np.ndarray, multiplier: np.ndarray, n_sites: int
+) -> np.ndarray:
+    """ρ_j = Σ_i min(0, c_ij − λ_i) over the candidate pairs."""
+    value = np.zeros(n_sites)
+    n = start.shape[0] - 1
+    for i in range(n):
+        for k in range(start[i], start[i + 1]):
+            reduced = cost[k] - multiplier[i]
+            if reduced >= 0.0:
+                break  # costs ascend within a row: no further pair contributes
+            value[site[k]] += reduced
+    return value
+
+
+@njit(cache=True)
+def _choose(
+    value: np.ndarray, fixed: np.ndarray, free: np.ndarray, n_free: int, chosen: np.ndarray
+) -> float:
+    """Open the fixed sites and the ``n_free`` free sites of smallest ρ; return Σ ρ of them."""
+    chosen[:] = fixed
+    total = 0.0
+    for j in range(value.shape[0]):
+        if fixed[j]:
+            total += value[j]
+    if n_free > 0:
+        candidates = np.flatnonzero(free)
+        order = np.argsort(value[candidates], kind="mergesort")
+        for t in range(n_free):
+            j = candidates[order[t]]
+            chosen[j] = True
+            total += value[j]
+    return total
+
+
+@njit(cache=True)
+def _subgradient(
+    start: np.ndarray,
+    site: np.ndarray,
+    cost: np.ndarray,
+    n_sites: int,
+    fixed: np.ndarray,
+    free: np.ndarray,
+    n_free: int,
+    target: float,
+    multiplier: np.ndarray,
+    max_iterations: int,
+    patience: int,
+    tolerance: float,
+) -> tuple[float, np.ndarray, int]:
+    """Subgradient ascent on L(λ) (Held, Wolfe & Crowder 1974); step halves on stagnation.
+
+    Polyak steps towards ``target``; stops as soon as the bound reaches it.
+    """
+    n = start.shape[0] - 1
+    chosen = np.zeros(n_sites, dtype=np.bool_)
+    best_bound = -np.inf
+    best_multiplier = multiplier.copy()
+    step_scale = 2.0
+    since_improvement = 0
+    iteration = 0
+    subgradient = np.empty(n)
+    while iteration < max_iterations:
+        iteration += 1
+        value = _site_values(start, site, cost, multiplier, n_sites)
+        bound = multiplier.sum() + _choose(value, fixed, free, n_free, chosen)
+        if bound > best_bound + tolerance:
+            best_bound = bound
+            best_multiplier[:] = multiplier
+            since_improvement = 0
+        else:
+            since_improvement += 1
+            if since_improvement >= patience:
+                # halve the step and restart from the best multipliers
+                step_scale *= 0.5
+                since_improvement = 0
+                multiplier[:] = best_multiplier
+                if step_scale < 1e-4:
+                    break
+                continue
+        if best_bound >= target:
+            break
+        norm = 0.0
+        for i in range(n):
+            served = 0.0
+            for k in range(start[i], start[i + 1]):
+                if cost[k] >= multiplier[i]:
+                    break
+                if chosen[site[k]]:
+                    served += 1.0
+            subgradient[i] = 1.0 - served
+            norm += subgradient[i] * subgradient[i]
+        if norm == 0.0:
+            # every demand point served exactly once: the subproblem's plan is optimal for λ
+            break
+        step = step_scale * (target - bound) / norm
+        for i in range(n):
+            multiplier[i] += step * subgradient[i]
+    return best_bound, best_multiplier, iteration
+
+
+def lagrangian_bound(
+    start: ArrayLike,
+    site: ArrayLike,
+    cost: ArrayLike,
+    p: int,
+    *,
+    fixed: ArrayLike,
+    forbidden: ArrayLike,
+    upper_bound: float,
+    initial: ArrayLike | None = None,
+    target: float | None = None,
+    max_iterations: int = 3000,
+    patience: int = 40,
+) -> LagrangianBound:
+    """A lower bound on the p-median optimum by subgradient ascent on the Lagrangian dual.
+
+    Parameters
+    ----------
+    start, site, cost
+        Candidate pairs in CSR layout by demand point: pairs of demand i are
+        ``start[i]:start[i+1]``, with site j and weighted cost c_ij = w_i d_ij, **in ascending
+        cost within each demand point** (the kernels stop a row at the first c_ij ≥ λ_i).
+        Absent pairs are never used (unreachable or excluded by an exact reduction).
+    p
+        Number of open sites, fixed sites included.
+    fixed, forbidden
+        Boolean masks over the sites.
+    upper_bound
+        The cost of a known plan (weight × cost units); drives the step length and stops the
+        ascent once the bound reaches it.
+    initial
+        Starting multipliers λ_i; by default the cheapest candidate cost of each demand point.
+    target
+        Stop once the bound reaches this value; by default ``upper_bound`` less a relative
+        tolerance of 1e-9 (the incumbent is then proven optimal).
+    max_iterations, patience
+        Iteration limit, and iterations without improvement before the step is halved.
+    """
+    start = np.ascontiguousarray(start, dtype=np.int64)
+    site = np.ascontiguousarray(site, dtype=np.int64)
+    cost = np.ascontiguousarray(cost, dtype=np.float64)
+    fixed_mask = np.ascontiguousarray(fixed, dtype=np.bool_)
+    free = ~fixed_mask & ~np.asarray(forbidden, dtype=np.bool_)
+    n_sites = fixed_mask.size
+    n_free = int(p) - int(fixed_mask.sum())
+    n = start.size - 1
+    row = np.repeat(np.arange(n), np.diff(start))
+    if cost.size and (np.diff(cost)[row[1:] == row[:-1]] < 0).any():
+        raise ParameterError("lagrangian_bound: costs must ascend within each demand point")
+    if initial is None:
+        multiplier = np.zeros(n)
+        nonempty = np.diff(start) > 0
+        multiplier[nonempty] = np.minimum.reduceat(cost, start[:-1][nonempty]) if cost.size else 0
+    else:
+        multiplier = np.array(initial, dtype=np.float64)
+    tolerance = 1e-9 * max(1.0, abs(float(upper_bound)))
+    if target is None:
+        target = float(upper_bound) - tolerance
+    bound, best, iterations = _subgradient(
+        start, site, cost, n_sites, fixed_mask, free, n_free, float(target), multiplier,
+        int(max_iterations), int(patience), tolerance,
+    )
+    value = _site_values(start, site, cost, best, n_sites)
+    chosen = np.zeros(n_sites, dtype=np.bool_)
+    _choose(value, fixed_mask, free, n_free, chosen)
+    return LagrangianBound(float(bound), best, value, chosen, int(iterations))
+
+
+def probe_sites(
+    start: ArrayLike,
+    site: ArrayLike,
+    cost: ArrayLike,
+    p: int,
+    *,
+    fixed: ArrayLike,
+    forbidden: ArrayLike,
+    upper_bound: float,
+    bound: LagrangianBound,
+    max_iterations: int = 150,
+    patience: int = 10,
+    give_up_after: int = 20,
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Sites whose state is decided by re-optimised Lagrangian bounds (probing).
+
+    For a free site j, the Lagrangian dual is re-optimised (from ``bound``'s multipliers)
+    with j forced to the state opposite to the one it has in the subproblem: forced open when
+    j is not chosen, forced closed when it is. If that bound exceeds ``upper_bound``, no plan
+    at least as good as the incumbent has j in that state.
+
+    Sites are probed in decreasing order of the bound that ``bound`` alone predicts for the
+    forced state (L + ρ_j − ρ_last, or L − ρ_j + ρ_next; see
+    :func:`optiserv.formulations.p_median.reduce_by_bound`), and probing stops after
+    ``give_up_after`` failures in a row, since the rest are then unlikely to be decided.
+
+    Returns
+    -------
+    close, force_open
+        Boolean masks over the sites: sites to close, and sites to open.
+    """
+    fixed_mask = np.asarray(fixed, dtype=np.bool_)
+    forbidden_mask = np.asarray(forbidden, dtype=np.bool_)
+    tolerance = 1e-6 + 1e-9 * abs(float(upper_bound))
+    close = np.zeros(fixed_mask.size, dtype=np.bool_)
+    force_open = np.zeros(fixed_mask.size, dtype=np.bool_)
+    free = ~fixed_mask & ~forbidden_mask
+    value, chosen = bound.site_value, bound.chosen
+    last = value[chosen & free].max() if (chosen & free).any() else -np.inf
+    following = value[~chosen & free].min() if (~chosen & free).any() else np.inf
+    with np.errstate(invalid="ignore"):
+        predicted = np.where(chosen, following - value, value - last)
+    candidates = np.flatnonzero(free)
+    order = candidates[np.argsort(-predicted[candidates], kind="stable")]
+    failures = 0
+    for j in order:
+        if failures >= give_up_after:
+            break
+        probe_fixed, probe_forbidden = fixed_mask.copy(), forbidden_mask.copy()
+        if chosen[j]:
+            probe_forbidden[j] = True
+        else:
+            probe_fixed[j] = True
+        probed = lagrangian_bound(
+            start, site, cost, p, fixed=probe_fixed, forbidden=probe_forbidden,
+            upper_bound=upper_bound, initial=bound.multipliers, target=upper_bound + 2 * tolerance,
+            max_iterations=max_iterations, patience=patience,
+        )
+        if probed.bound > upper_bound + tolerance:
+            failures = 0
+            if chosen[j]:
+                force_open[j] = True
+            else:
+                close[j] = True
+        else:
+            failures += 1
+    return close, force_open
