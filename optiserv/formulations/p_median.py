@@ -372,19 +372,8 @@ class PMedian(Formulation):
         with timer("heuristic"):
             start = self._warm_start(instance, prepared, built, options)
         with timer("solve"):
+            # the HiGHS backend itself re-solves when a MIP start makes it misreport
             result = solver.solve(built.program, options, start)
-            if start is not None and _inconsistent(result, built.program, prepared.lower_bound):
-                # HiGHS 1.16 can map a MIP start wrongly through presolve and then report an
-                # objective that the returned plan does not have: solve again without it
-                remaining = options.time_limit - timer.total()["total"]
-                if remaining > 0:
-                    retry = dataclasses.replace(options, time_limit=remaining)
-                    result = solver.solve(built.program, retry, None)
-                    result = dataclasses.replace(
-                        result,
-                        message=f"{result.message} (solved again without the warm start, "
-                        "whose answer was inconsistent)",
-                    )
         if result.status.has_solution and _inconsistent(
             result, built.program, prepared.lower_bound
         ):
