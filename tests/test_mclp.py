@@ -111,13 +111,14 @@ def test_heuristic_reports_its_gap_on_a_hard_instance() -> None:
 
 
 def test_time_limited_solve_is_never_worse_than_the_heuristic() -> None:
+    # The heuristic's own search is cut short by the time limit too (by how much depends on the
+    # machine), so compare with the heuristic plan and bound of this very solve.
     instance = random_instance(43, n=3_000, m=200, side=80_000.0)
     model = MaximalCovering(p=20, radius=8_000.0)
-    heuristic = MaximalCovering(p=20, radius=8_000.0, method="heuristic").solve(instance)
     solution = model.solve(instance, options=SolveOptions(time_limit=0.5))
     assert solution.status in (Status.OPTIMAL, Status.FEASIBLE)
-    assert solution.objective >= heuristic.objective - 1e-9
-    assert solution.objective <= solution.bound <= heuristic.bound + 1e-9
+    assert solution.objective >= solution.details["heuristic_objective"] - 1e-9
+    assert solution.objective <= solution.bound <= solution.details["heuristic_bound"] + 1e-9
     assert_solution_feasible(solution, instance, model)
 
 
