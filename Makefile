@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/optiserv demo
+	$(BIN)/optiserv run scenarios/service-i-samverkan/alvdalen.yaml --out runs/demo --overwrite
 
 # Headless Chromium for the report's browser test (tests/test_report_browser.py); the test
 # skips with a reason where it cannot be installed.
