@@ -86,7 +86,9 @@ class PulpBackend(Backend):
                 variable.setInitialValue(float(value))
         kwargs: dict[str, object] = {"msg": bool(options.log)}
         if math.isfinite(options.time_limit):
-            kwargs["timeLimit"] = max(1, math.ceil(options.time_limit))
+            # building PuLP's objects counts against the limit; CBC gets what is left
+            left = options.time_limit - (time.perf_counter() - started)
+            kwargs["timeLimit"] = max(1, math.floor(left))
         if program.is_mip:
             kwargs["gapRel"] = float(options.relative_gap)
         if options.threads is not None:
