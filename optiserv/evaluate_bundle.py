@@ -11,6 +11,8 @@ Definitions used (the model's documentation states the same):
 * site j offers s in the plan ⇔ ``plan.offers[j, s]``; a site is a point ⇔ it offers anything;
 * demand i is covered for s ⇔ min over offering sites of d_ij ≤ r_s; its graded coverage is 1
   there and (R_s − d) / (R_s − r_s) for r_s < d < R_s;
+* a site *changes* ⇔ it offers some service it does not offer today (every new point does);
+  ``max_changed_points`` bounds the number of changed sites;
 * costs: every offered module that is not an existing offer; one new-point cost per point that
   is not an existing point; the keep-open subsidy of every at-risk site that stays; grants pay
   min(share × eligible cost, cap) per grant and period.
@@ -204,6 +206,14 @@ def evaluate_bundle(
     max_new = params.get("max_new_points")
     if max_new is not None and new.sum() > max_new:
         violations.append(f"{int(new.sum())} new points, more than max_new_points = {max_new}")
+    max_changed = params.get("max_changed_points")
+    changed = np.asarray(added.any(axis=1), dtype=bool) | new
+    if max_changed is not None and changed.sum() > max_changed:
+        violations.append(
+            f"{int(changed.sum())} sites change (ids "
+            f"{', '.join(repr(ids[j]) for j in np.flatnonzero(changed)[:10])}), more than "
+            f"max_changed_points = {max_changed}"
+        )
 
     costs = _costs(bundle, offers, added, new, kept, float(params.get("planning_years", 10.0)))
     for label, key in (("budget_one_off", "one_off_net"), ("budget_annual", "annual_net")):

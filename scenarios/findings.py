@@ -8,16 +8,17 @@ runner as ``optiserv run`` (:func:`optiserv.scenario.runner.run_scenario`).
 
 Per municipality (the list is ``service-i-samverkan/batch.yaml``) the script
 
-1. runs the scenario as written (``<municipality>.yaml``: at most one *new* point, but any
-   number of existing shops may be extended within the budget);
+1. runs the scenario as written (``<municipality>.yaml``: ``rules.max_changed_points: 1``, one
+   new point or one existing shop extended, every service weighing alike);
 2. answers the municipality's own question, ONE local service solution, exactly: it solves the
    same scenario once per candidate site with every other site frozen as it is today
    (``rules.forbidden_modules`` / ``rules.forbidden_sites``; each solve picks that site's
    bundle), and recommends the site whose plan brings the most people within the thresholds
    of the services with a register. Services without one (cash; a register that is empty
    here) have no known coverage today, so they cannot choose the place: they break ties,
-   then the lower net cost, then the site's order in ``sites.csv``. The scenario schema
-   cannot yet say "at most one point changes" (see README.md);
+   then the lower net cost, then the site's order in ``sites.csv``. The scenario as written
+   also changes one site only, but it ranks by every service alike, including those whose
+   coverage today is unknown, which is why the candidates are solved one by one here;
 3. reports the N-1 closure impact of the recommended plan: the existing sites that are the
    only provider of a service within its threshold for someone (single points of failure);
 4. picks the largest rural shop by the rule of :func:`largest_rural_shop`, writes
@@ -579,10 +580,10 @@ def _municipality_section(found: Findings) -> list[str]:
     lines += [f"Solver: {_single_status(found.single)}.", "", *_caveats(base)]
     spread = _changed(base)
     lines += [
-        f"*The scenario as written* (`optiserv run {found.path.name}`; at most one new point, "
-        f"but any existing shop may also be extended; {_status(base)}) spreads the budget over "
-        f"{len(spread)} point(s): "
-        + "; ".join(f"{_point(p, names)} {_bundle(p)}" for p in spread)
+        f"*The scenario as written* (`optiserv run {found.path.name}`; at most one site "
+        f"changes, every service weighing alike, including those without a register; "
+        f"{_status(base)}) changes "
+        + ("; ".join(f"{_point(p, names)} {_bundle(p)}" for p in spread) if spread else "nothing")
         + f"; {_cost(base)}. People gained: {_gains(base)}.",
         "",
         "Single points of failure: existing sites that are, with the recommended point, the only "
@@ -699,8 +700,8 @@ def render(found: list[Findings], *, started: datetime, seconds: float) -> str:
         "(cash everywhere; pharmacy or fuel where the register is empty, see the scenario "
         "files) have no known coverage today, so they only break ties, then the lower cost, "
         "then the site listed first. Every solve is exact; statuses and gaps are given. The "
-        "scenario as written, which may also extend several existing shops, is reported under "
-        "each municipality.",
+        "scenario as written (also one changed site, `rules.max_changed_points: 1`, but every "
+        "service weighing alike) is reported under each municipality.",
         "- **Gain**: people newly within the threshold. Without a register today's coverage is "
         "unknown: `*` marks the people within reach of the plan's points for that service, not "
         "a gain.",

@@ -36,6 +36,7 @@ _FAMILIES: dict[str, dict[str, Any]] = {
     "budget_one_off": {"budget_one_off": math.inf},
     "budget_annual": {"budget_annual": math.inf},
     "max_new_points": {"max_new_points": None},
+    "max_changed_points": {"max_changed_points": None},
     "targets": {"targets": None},
     "min_group_share": {"min_group_share": None},
     "rules": {"rules": (), "min_services": 0},

@@ -26,9 +26,10 @@ Packed layouts
 ``module_int``: site, service, lower, upper · ``site_int``: kind (0 new, 1 existing, 2 at
 risk), lower, upper · ``unit_cost``: one-off, annual per unit · ``rule_table``: S mask columns,
 then min, max · ``grant_table``: share, cap, period · ``grant_unit``: 0/1 eligibility per unit ·
-``limits``: budget one-off, budget annual, max new points, three cost scales ·
-``money`` (state): gross one-off, gross annual, covered weight, new points, then eligible
-amount per grant.
+``limits``: budget one-off, budget annual, max new points, three cost scales, max changed
+points, the cost scale of one changed point ·
+``money`` (state): gross one-off, gross annual, covered weight, new points, changed points (new
+points open plus existing sites with at least one module on), then eligible amount per grant.
 """
 
 from __future__ import annotations
@@ -38,13 +39,15 @@ from typing import Any, NamedTuple
 import numpy as np
 from numba import njit
 
-__all__ = ["Problem", "State", "new_state"]
+__all__ = ["CHANGED_POINTS", "Problem", "State", "new_state"]
 
 _INTERNAL: dict[str, Any] = {"cache": True, "no_cpython_wrapper": True}
 """Options of kernels called only from other kernels: no CPython wrapper is generated."""
 _TOLERANCE = 1e-9
 _MAX_SUBSET_MODULES = 16
-_GROSS0, _GROSS1, _COVERED, _NEW_POINTS, _ELIGIBLE = 0, 1, 2, 3, 4
+_GROSS0, _GROSS1, _COVERED, _NEW_POINTS, _CHANGED, _ELIGIBLE = 0, 1, 2, 3, 4, 5
+CHANGED_POINTS = _CHANGED
+"""Index of the changed-points count in ``State.money``."""
 
 
 class Problem(NamedTuple):
@@ -247,6 +250,17 @@ def set_unit(problem: Problem, state: State, u: int, on: bool) -> None:
         _add_cost(v, sign, problem.unit_cost, problem.grant_table, problem.grant_unit, state.money)
         if v >= n_modules and problem.site_int[v - n_modules, 0] == 0:
             state.money[_NEW_POINTS] += sign
+            state.money[_CHANGED] += sign
+        elif v < n_modules and problem.site_int[problem.module_int[v, 0], 0] != 0:
+            # an existing site changes with its first module on, back with its last one off
+            j = problem.module_int[v, 0]
+            others = False
+            for k in range(problem.site_module_ptr[j], problem.site_module_ptr[j + 1]):
+                if k != v and state.on[k]:
+                    others = True
+                    break
+            if not others:
+                state.money[_CHANGED] += sign
         _switch_unit(
             v,
             on,
@@ -292,6 +306,11 @@ def evaluate_site(
         if not state.on[k] and problem.module_int[k, 3] == 1 and n_candidates < 16:
             candidates[n_candidates] = k
             n_candidates += 1
+    extended = False  # an existing site with a module on already counts as changed
+    for k in range(problem.site_module_ptr[j], problem.site_module_ptr[j + 1]):
+        if state.on[k]:
+            extended = True
+            break
     limits, grant_table = problem.limits, problem.grant_table
     money = state.money.copy()
     base0 = _net(state.money, grant_table, np.int64(0))
@@ -323,6 +342,9 @@ def evaluate_site(
         adds_point = opening and new_site
         if adds_point and state.money[_NEW_POINTS] + 1.0 > limits[2] + 0.5:
             continue
+        adds_change = adds_point or (not new_site and size > 0 and not extended)
+        if adds_change and state.money[_CHANGED] + 1.0 > limits[6] + 0.5:
+            continue
         money[:] = state.money
         if opening:
             _add_cost(site, 1.0, problem.unit_cost, grant_table, problem.grant_unit, money)
@@ -337,6 +359,8 @@ def evaluate_site(
         scalar = limits[3] * (net0 - base0) + limits[4] * (net1 - base1)
         if cost_mode == 0 and adds_point:
             scalar += limits[5]
+        if cost_mode == 0 and adds_change:
+            scalar += limits[7]
         scalar = max(scalar, 1e-12)
         ratio = gain / scalar if gain > _TOLERANCE else 1e-300 / scalar
         if ratio > best_ratio:

@@ -90,6 +90,9 @@ class BundleArrays:
         Years of annual cost counted by the cost objective.
     objective
         ``coverage``, ``cost`` or ``lexicographic`` (coverage first, then cost).
+    max_changed
+        Largest number of changed sites: new points open plus existing sites with at least one
+        module on (inf for none). Moves that would exceed it are rejected.
     """
 
     row_ptr: NDArray[np.int64]
@@ -124,14 +127,17 @@ class BundleArrays:
     max_new: float
     planning_years: float
     objective: HeuristicObjective
+    max_changed: float = math.inf
 
     def problem(self) -> kernels.Problem:
         """The kernels' packed view, with the cost scales of the greedy ratio."""
         if self.objective == "cost":
             scale = [1.0, self.planning_years, 0.0]
+            changed_scale = 0.0
         else:
             scale = [_inverse(self.budget[0]), _inverse(self.budget[1]), _inverse(self.max_new)]
-            if not any(scale):
+            changed_scale = _inverse(self.max_changed)
+            if not any(scale) and not changed_scale:
                 # no limit at all: rank by gain per unit of objective cost
                 scale = [1e-12, 1e-12 * self.planning_years, 0.0]
         n_services = self.rule_mask.shape[1]
@@ -168,7 +174,13 @@ class BundleArrays:
                 [self.grant_share, self.grant_cap, self.grant_period.astype(np.float64)]
             ).reshape(-1, 3),
             grant_unit=grant_unit,
-            limits=np.array([self.budget[0], self.budget[1], self.max_new, *scale]),
+            limits=np.array(
+                [
+                    *(self.budget[0], self.budget[1], self.max_new),
+                    *scale,
+                    *(self.max_changed, changed_scale),
+                ]
+            ),
         )
 
 
@@ -260,6 +272,17 @@ def run_bundle_heuristic(
                 swaps,
                 0,
             )
+    if state.money[kernels.CHANGED_POINTS] > arrays.max_changed + 0.5:
+        return _result(
+            problem,
+            state,
+            False,
+            f"the required sites and modules change {state.money[kernels.CHANGED_POINTS]:.0f} "
+            f"sites, more than the {arrays.max_changed:g} allowed",
+            0,
+            swaps,
+            0,
+        )
     if not cost_objective:
         moves += kernels.greedy_coverage(problem, state, log, log_size, n_units)
     if local_search:

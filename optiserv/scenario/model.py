@@ -387,6 +387,7 @@ def build_problem(loaded: LoadedScenario, inputs: Inputs) -> Problem:
         budget_one_off=math.inf if scenario.budgets.one_off is None else scenario.budgets.one_off,
         budget_annual=math.inf if scenario.budgets.annual is None else scenario.budgets.annual,
         max_new_points=rules.max_new_points,
+        max_changed_points=rules.max_changed_points,
         min_services=rules.min_services,
         rules=[
             BundleRule(tuple(rule.services), at_least=rule.at_least, at_most=rule.at_most)

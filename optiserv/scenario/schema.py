@@ -219,6 +219,8 @@ class ModuleRef(_Strict):
 class Rules(_Strict):
     min_services: Annotated[int, Field(ge=0)] = 1
     max_new_points: Annotated[int, Field(ge=0)] | None = None
+    max_changed_points: Annotated[int, Field(ge=0)] | None = None
+    """Sites whose offer changes: new points plus existing sites given a new module."""
     bundles: list[BundleRuleSpec] = []
     closed_sites: list[SiteId] = []
     """What-if closures: these sites offer nothing and cannot be chosen."""

@@ -89,6 +89,7 @@ def heuristic_arrays(
         grant_site=np.ascontiguousarray(site_grant),
         budget=resolved.budget.astype(np.float64),
         max_new=float(resolved.max_new),
+        max_changed=float(resolved.max_changed),
         planning_years=float(resolved.planning_years),
         objective=objective,
     )

@@ -10,7 +10,9 @@ Variables
   *kept open* for an at-risk existing site (fixed to 1 for existing sites that stay);
 * z_b ∈ [0, 1]: row b is covered for its service within r_s (z_is in the glossary);
 * x_p ∈ [0, 1]: gradual pair p = (row b, unit) serves b with fraction f_p (only with R_s);
-* g_q ≥ 0: amount paid by grant q, at most its cap.
+* g_q ≥ 0: amount paid by grant q, at most its cap;
+* c_j ∈ {0, 1}: existing site j gets at least one new module (only with ``max_changed_points``,
+  one per existing site that has a module that may be switched on).
 
 A *unit* u is y_k (u = k) or o_j (u = K + j); an at-risk site's existing services are
 provided by o_j. Rows (with a_bu = 1 when u provides the service of b within r_s):
@@ -28,6 +30,9 @@ provided by o_j. Rows (with a_bu = 1 when u provides the service of b within r_s
     \sum c^{(t)} (y, o) - \sum_{q \in t} g_q \le B_t,\; t \in \{\text{one-off}, \text{annual}\}
                                                                &\quad \text{budgets} \\
     \sum_{j \text{ new}} o_j \le P                             &\quad \text{new points} \\
+    y_k \le c_{j(k)}\; (j \text{ existing}),\;
+    \sum_{j \text{ new}} o_j + \sum_{j \text{ existing}} c_j \le P_c
+                                                               &\quad \text{changed points} \\
     \sum_{b \in s} w_b z_b \ge \tau_s W_s - F_s                &\quad \text{service targets} \\
     \sum_{b \in s,\, g(b) = g} w_b z_b \ge \epsilon_s W_{gs} - F_{gs} &\quad \text{equity}
 
@@ -76,6 +81,9 @@ class Resolved:
         Largest number of new points (inf for none).
     planning_years
         Years of annual cost counted by the cost objective.
+    max_changed
+        Largest number of changed sites: new points plus existing sites that get at least one
+        new module (inf for none).
     """
 
     module_lower: NDArray[np.int8]
@@ -91,6 +99,7 @@ class Resolved:
     budget: NDArray[np.float64]
     max_new: float
     planning_years: float
+    max_changed: float = float("inf")
 
     @property
     def unit_available(self) -> NDArray[np.bool_]:
@@ -117,7 +126,10 @@ class BuiltBundle:
         Σ_s ρ_s F_s.
     constraint_rows
         Named rows: ``budget_one_off``, ``budget_annual``, ``max_new_points``,
-        ``target:<service>``, ``equity:<group>:<service>`` → global row index.
+        ``max_changed_points``, ``target:<service>``, ``equity:<group>:<service>`` → global
+        row index.
+    changed, changed_sites
+        Column block of c (empty without ``max_changed_points``) and the site of each c_j.
     """
 
     program: LinearProgram
@@ -130,6 +142,8 @@ class BuiltBundle:
     full_weight: NDArray[np.float64]
     full_offset: float
     constraint_rows: dict[str, int] = field(default_factory=dict)
+    changed: VariableRange = field(default_factory=lambda: VariableRange("changed", 0, 0))
+    changed_sites: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def units(self, values: NDArray[np.float64]) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
         """(module on, site open) of a solution vector."""
@@ -234,6 +248,13 @@ def build_program(
     x = builder.add_variables("partial", partial_row.size, cost=partial_objective, upper=1.0)
     caps = np.array([grant.cap for grant in bundle.grants])
     g = builder.add_variables("grants", len(bundle.grants), cost=grant_objective, upper=caps)
+    # c_j: existing sites with a module that may be switched on (only with max_changed_points)
+    changed_sites = np.zeros(0, dtype=np.int64)
+    if np.isfinite(resolved.max_changed):
+        switchable = np.zeros(m, dtype=bool)
+        switchable[bundle.module_site[resolved.module_upper > 0]] = True
+        changed_sites = np.flatnonzero(switchable & (resolved.site_kind != 0)).astype(np.int64)
+    c = builder.add_variables("changed", changed_sites.size, upper=1.0, integer=True)
 
     column_of_unit = np.concatenate([y.columns, o.columns])
     rows_named: dict[str, int] = {}
@@ -353,6 +374,26 @@ def build_program(
             upper=float(resolved.max_new),
         )
         rows_named["max_new_points"] = int(rows[0])
+    if np.isfinite(resolved.max_changed):
+        # y_k - c_j ≤ 0 for the modules of existing sites, then Σ_new o_j + Σ c_j ≤ P_c
+        slot = np.full(m, -1, dtype=np.int64)
+        slot[changed_sites] = np.arange(changed_sites.size)
+        at_changed = np.flatnonzero((slot[bundle.module_site] >= 0) & (resolved.module_upper > 0))
+        builder.add_rows(
+            np.concatenate([np.arange(at_changed.size), np.arange(at_changed.size)]),
+            np.concatenate([y.start + at_changed, c.start + slot[bundle.module_site[at_changed]]]),
+            np.concatenate([np.ones(at_changed.size), -np.ones(at_changed.size)]),
+            n_rows=at_changed.size,
+            upper=0.0,
+        )
+        rows = builder.add_rows(
+            np.zeros(new_sites.size + c.size, dtype=np.int64),
+            np.concatenate([o.start + new_sites, c.columns]),
+            1.0,
+            n_rows=1,
+            upper=float(resolved.max_changed),
+        )
+        rows_named["max_changed_points"] = int(rows[0])
     # service targets and equity (full coverage only)
     names = bundle.catalogue.names
     for s, block in enumerate(blocks):
@@ -386,7 +427,20 @@ def build_program(
         )
         rows_named["lexicographic"] = int(rows[0])
     program = builder.build(sense, offset=offset)  # type: ignore[arg-type]
-    return BuiltBundle(program, y, o, z, x, g, service_rows, full_weight, full_offset, rows_named)
+    return BuiltBundle(
+        program,
+        y,
+        o,
+        z,
+        x,
+        g,
+        service_rows,
+        full_weight,
+        full_offset,
+        rows_named,
+        changed=c,
+        changed_sites=changed_sites,
+    )
 
 
 # ---------------------------------------------------------------------------------- plans
@@ -422,6 +476,12 @@ def vector_from_units(
     values = np.zeros(built.program.n_cols)
     values[built.modules.start : built.modules.start + built.modules.size] = module_on
     values[built.sites.start : built.sites.start + built.sites.size] = site_on
+    if built.changed.size:
+        site_changed = np.zeros(site_on.size, dtype=bool)
+        site_changed[bundle.module_site[module_on]] = True
+        values[built.changed.start : built.changed.start + built.changed.size] = site_changed[
+            built.changed_sites
+        ]
     unit_on = np.concatenate([module_on, site_on]).astype(np.float64)
     covered = np.concatenate(
         [np.minimum(1.0, block.rows.astype(np.float64) @ unit_on) for block in prepared.blocks]

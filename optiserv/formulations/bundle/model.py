@@ -72,6 +72,12 @@ class ServiceBundle:
         Net budgets (after grants) in currency; one-off and per year. ``inf`` for none.
     max_new_points
         Largest number of new service points (None for no limit).
+    max_changed_points
+        Largest number P_c of sites whose offer changes (None for no limit): a new point, or
+        an existing site (at risk or not) that gets at least one new module. Keeping an
+        at-risk site open, or closing it, does not count. One binary c_j per existing site
+        with a module that may be added, y_k ≤ c_j for each of its modules k, and one row
+        Σ_{j new} o_j + Σ_{j existing} c_j ≤ P_c; no variables or rows when None.
     min_services
         A new point hosts at least this many services.
     rules
@@ -105,6 +111,7 @@ class ServiceBundle:
         budget_one_off: float = math.inf,
         budget_annual: float = math.inf,
         max_new_points: int | None = None,
+        max_changed_points: int | None = None,
         min_services: int = 1,
         rules: Sequence[BundleRule] = (),
         required_sites: Iterable[object] = (),
@@ -122,6 +129,7 @@ class ServiceBundle:
         self.budget_one_off = budget_one_off
         self.budget_annual = budget_annual
         self.max_new_points = max_new_points
+        self.max_changed_points = max_changed_points
         self.min_services = min_services
         self.rules = tuple(rules)
         self.required_sites = tuple(required_sites)
@@ -175,14 +183,8 @@ class ServiceBundle:
                 _budget(self.budget_annual, "budget_annual"),
             ]
         )
-        max_new = math.inf
-        if self.max_new_points is not None:
-            if not float(self.max_new_points).is_integer() or self.max_new_points < 0:
-                raise ParameterError(
-                    f"{name}: max_new_points must be a non-negative integer, "
-                    f"got {self.max_new_points!r}"
-                )
-            max_new = float(self.max_new_points)
+        max_new = _count_limit(self.max_new_points, "max_new_points")
+        max_changed = _count_limit(self.max_changed_points, "max_changed_points")
         years = float(self.planning_years)
         if not (math.isfinite(years) and years >= 0):
             raise ParameterError(f"{name}: planning_years must be ≥ 0, got {self.planning_years!r}")
@@ -220,9 +222,10 @@ class ServiceBundle:
                 )
             else:
                 group_share[:] = _share(self.min_group_share, f"{name}: min_group_share")
-        return self._bounds(
+        resolved = self._bounds(
             bundle, rule_mask, rule_min, rule_max, target_share, group_share, budget, max_new, years
         )
+        return replace(resolved, max_changed=max_changed)
 
     def _bounds(
         self,
@@ -664,6 +667,22 @@ def _budget(value: float, what: str) -> float:
     return number
 
 
+def _count_limit(value: object, what: str) -> float:
+    """A limit on a number of sites: a non-negative integer, or None for none (inf)."""
+    if value is None:
+        return math.inf
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not number.is_integer() or number < 0:
+        raise ParameterError(
+            f"service_bundle: {what} must be a non-negative integer (None for no limit), "
+            f"got {value!r}"
+        )
+    return number
+
+
 def _share(value: float, what: str) -> float:
     number = float(value)
     if not 0.0 <= number <= 1.0:
@@ -777,6 +796,16 @@ def _proven_infeasible(bundle: BundleInstance, prepared: PreparedBundle, resolve
         reasons.append(
             f"{required_new} new points are required but max_new_points is {resolved.max_new:g}"
         )
+    if math.isfinite(resolved.max_changed):
+        module_site = np.asarray(bundle.module_site)
+        changed = (resolved.site_lower == 1) & (resolved.site_kind == 0)
+        changed[module_site[resolved.module_lower == 1]] = True
+        if int(changed.sum()) > resolved.max_changed:
+            reasons.append(
+                f"{int(changed.sum())} sites must change (required new points and existing "
+                f"sites with required modules) but max_changed_points is "
+                f"{resolved.max_changed:g}"
+            )
     if not reasons:
         return ""
     return "infeasible: " + "; ".join(reasons) + _hint()
