@@ -20,6 +20,9 @@ __all__ = ["EXIT_INTERRUPTED", "batch"]
 EXIT_INTERRUPTED = 130
 """Exit status after Ctrl-C: the finished runs are kept; run the same command to go on."""
 
+_LISTED = 10
+"""Reasons for runs without a result printed at the end (the rest are in summary.csv)."""
+
 _HELP = """\
 Run a batch plan: every scenario of the plan, for every area and grid point, into one output
 folder with a summary table and a report.
@@ -196,15 +199,23 @@ def _print_result(result: Any, as_json: bool) -> None:
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(result.statuses.items()))
     typer.echo(
         f"{len(result.specs)} runs: {result.skipped} skipped (already complete), {result.run} "
-        f"run, {result.failed} failed ({result.missing} of them missing data), "
-        f"{result.retried} retried after a worker died"
+        f"run, {result.failed} failed, {result.missing} missing data; {result.retried} "
+        "attempts repeated after a worker died"
     )
     typer.echo(f"statuses: {statuses}")
     typer.echo(f"summary: {files['summary_csv']} (and .parquet)")
     if result.report is not None:
         typer.echo(f"report: {result.report}")
+    grouped: dict[tuple[str, str], int] = {}
     for failure in failures:
-        typer.echo(f"  no result: {failure['run']}: {failure['status']}: {failure['error']}")
+        key = (failure["status"], failure["error"])
+        grouped[key] = grouped.get(key, 0) + 1
+    for shown, ((status, error), count) in enumerate(grouped.items()):
+        if shown == _LISTED:
+            typer.echo(f"  ... and {len(grouped) - _LISTED} more reasons: see summary.csv")
+            break
+        runs = "1 run" if count == 1 else f"{count} runs"
+        typer.echo(f"  {status} ({runs}): {error}")
 
 
 def _print_plan(specs: list[Any], complete: set[str]) -> None:

@@ -1,0 +1,105 @@
+"""An interrupted batch loses nothing: Ctrl-C (SIGINT) stops it cleanly with the finished runs
+kept; SIGKILL of the whole process group leaves at most unfinished ``.partial-`` folders, which
+are never counted; running the plan again finishes only the missing runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from optiserv.batch import InProcess, expand_plan, load_plan, run_batch
+from tests.test_batch_helpers import (
+    PATIENCE,
+    complete_folders,
+    partial_folders,
+    slow_plan,
+    wait_for,
+)
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and groups")
+
+
+def _command(plan: Path, out: Path) -> list[str]:
+    script = Path(sys.executable).parent / "optiserv"
+    head = (
+        [str(script)]
+        if script.is_file()
+        else [sys.executable, "-c", "import sys; from optiserv.cli import main; sys.exit(main())"]
+    )
+    return [*head, "batch", str(plan), "--out", str(out), "--workers", "2", "--json"]
+
+
+def _start(plan: Path, out: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        _command(plan, out),
+        start_new_session=True,  # its own process group: the signal reaches the workers too
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _interrupt(plan: Path, out: Path, signal_number: int) -> tuple[int, str, str, int]:
+    """Start the batch, wait for its first finished run, signal the process group."""
+    process = _start(plan, out)
+    alive = lambda: process.poll() is None  # noqa: E731
+    done = wait_for(lambda: complete_folders(out / "runs"), alive)
+    assert done, "the batch ended before any run finished"
+    os.killpg(process.pid, signal_number)
+    try:
+        stdout, stderr = process.communicate(timeout=PATIENCE)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    return process.returncode, stdout, stderr, len(done)  # type: ignore[arg-type]
+
+
+def _finish(plan: Path, out: Path, before: set[str]) -> pd.DataFrame:
+    """Run the plan again (in this process) and check only the missing runs were run."""
+    specs = expand_plan(load_plan(plan), out)
+    result = run_batch(load_plan(plan), out, InProcess(), specs=specs)
+    assert result.skipped == len(before) and result.run == len(specs) - len(before)
+    assert not result.failures() and not partial_folders(out / "runs")
+    assert sorted(f.name for f in complete_folders(out / "runs")) == sorted(s.run_id for s in specs)
+    for folder in complete_folders(out / "runs"):  # committed before the interruption: untouched
+        if folder.name in before:
+            record = json.loads((folder / "run.json").read_text())
+            assert record["row"]["worker"] != f"{os.uname().nodename}:{os.getpid()}"
+    return result.table
+
+
+@pytest.fixture(scope="module")
+def plan(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return slow_plan(tmp_path_factory.mktemp("interrupt"), budgets=(150000, 175000, 200000))
+
+
+def test_sigint_stops_cleanly_and_the_rerun_finishes_the_rest(plan: Path, tmp_path: Path) -> None:
+    code, stdout, stderr, _ = _interrupt(plan, tmp_path, signal.SIGINT)
+    assert code == 130, stderr
+    document = json.loads(stdout)
+    assert document["interrupted"] and document["pending"] > 0
+    assert "run the same command again" in stderr
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    complete = {f.name for f in complete_folders(tmp_path / "runs")}
+    assert set(summary.loc[summary["status"] == "optimal", "run_id"]) == complete
+    assert (summary["status"] == "pending").sum() == len(summary) - len(complete)
+    _finish(plan, tmp_path, complete)
+
+
+def test_sigkill_of_the_process_group_loses_only_the_runs_in_flight(
+    plan: Path, tmp_path: Path
+) -> None:
+    code, _, _, _ = _interrupt(plan, tmp_path, signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    complete = {f.name for f in complete_folders(tmp_path / "runs")}
+    for folder in partial_folders(tmp_path / "runs"):  # half-written: never counted
+        assert folder.name.split("-")[1] not in complete
+    table = _finish(plan, tmp_path, complete)
+    assert set(table["status"]) == {"optimal"}
