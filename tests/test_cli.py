@@ -424,7 +424,8 @@ def console_script() -> Path:
 def run_script(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "OPTISERV_DEBUG"}
     return subprocess.run(
-        [str(console_script()), *args], capture_output=True, text=True, env=env, timeout=120
+        # a hang guard, not a timing check: a cold start compiles the numba kernels first
+        [str(console_script()), *args], capture_output=True, text=True, env=env, timeout=900
     )
 
 
