@@ -22,6 +22,8 @@ __all__ = [
     "csr_from_candidates",
     "euclidean_dense",
     "euclidean_pairs",
+    "grid_cell_sites",
+    "grid_radius_rows",
     "haversine_dense",
     "haversine_pairs",
     "sort_rows_by_distance",
@@ -30,6 +32,7 @@ __all__ = [
 
 _INSERTION_SORT_LIMIT = 32
 """Rows up to this length are sorted by insertion; longer rows use a merge sort."""
+
 
 
 # ---------------------------------------------------------------------------- scalar distances
@@ -235,3 +238,151 @@ def sort_rows_by_distance(indices: np.ndarray, distances: np.ndarray) -> None:
                 before -= 1
             indices[i, before + 1] = index
             distances[i, before + 1] = value
+
+
+
+
+# ---------------------------------------------------------------------------- planar grid
+@njit(cache=True)
+def grid_cell_sites(
+    sites: np.ndarray,
+    subset: np.ndarray,
+    origin_x: float,
+    origin_y: float,
+    cell: float,
+    nx: int,
+    ny: int,
+    reach: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For every cell of a grid, the sites within ``reach`` of the cell (a candidate list).
+
+    Cell (cx, cy), numbered cy · nx + cx, is the square [origin_x + cx · cell, ... + cell) ×
+    [origin_y + cy · cell, ... + cell). A site enters the list of every cell whose square is
+    within ``reach`` of it (distance from the site to the nearest point of the square). Two
+    passes, count then fill; sites are visited in the order of ``subset``, so when ``subset``
+    is ascending every list is sorted by site index.
+
+    Parameters
+    ----------
+    sites
+        Planar (m, 2) points.
+    subset
+        Indices of the sites to place in the grid.
+    origin_x, origin_y, cell, nx, ny
+        The grid's lower-left corner, cell side (> 0) and number of cells along x and y.
+    reach
+        Distance from a square within which a site enters its list; the caller adds to the
+        radius a margin larger than any rounding.
+
+    Returns
+    -------
+    cell_start, cell_sites
+        (nx · ny + 1) int64 offsets, and the int64 site indices of every cell's list.
+    """
+    cell_start = np.zeros(nx * ny + 1, dtype=np.int64)
+    cell_sites = np.empty(0, dtype=np.int64)
+    cursor = np.empty(0, dtype=np.int64)
+    for fill in range(2):
+        if fill == 1:
+            for c in range(nx * ny):
+                cell_start[c + 1] += cell_start[c]
+            cursor = cell_start[:-1].copy()
+            cell_sites = np.empty(cell_start[nx * ny], dtype=np.int64)
+        for k in range(subset.shape[0]):
+            j = subset[k]
+            sx, sy = sites[j, 0], sites[j, 1]
+            x0 = int(max(np.floor((sx - reach - origin_x) / cell), 0.0))
+            x1 = int(min(np.floor((sx + reach - origin_x) / cell), nx - 1.0))
+            y0 = int(max(np.floor((sy - reach - origin_y) / cell), 0.0))
+            y1 = int(min(np.floor((sy + reach - origin_y) / cell), ny - 1.0))
+            for cy in range(y0, y1 + 1):
+                low_y = origin_y + cy * cell
+                gap_y = max(low_y - sy, sy - (low_y + cell), 0.0)
+                for cx in range(x0, x1 + 1):
+                    low_x = origin_x + cx * cell
+                    gap_x = max(low_x - sx, sx - (low_x + cell), 0.0)
+                    if gap_x * gap_x + gap_y * gap_y <= reach * reach:
+                        c = cy * nx + cx
+                        if fill == 0:
+                            cell_start[c + 1] += 1
+                        else:
+                            cell_sites[cursor[c]] = j
+                            cursor[c] += 1
+    return cell_start, cell_sites
+
+
+@njit(cache=True)
+def grid_radius_rows(
+    demand: np.ndarray,
+    sites: np.ndarray,
+    cell_start: np.ndarray,
+    cell_sites: np.ndarray,
+    origin_x: float,
+    origin_y: float,
+    cell: float,
+    nx: int,
+    ny: int,
+    radius: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR rows of the planar pairs with distance at most ``radius``, through a grid.
+
+    Every demand point looks up its cell and scans that cell's candidate list (from
+    :func:`grid_cell_sites`, sorted by site index), keeping the sites whose exact distance,
+    computed by the same scalar function as every other kernel, is ≤ ``radius``. A point
+    outside the grid, or with a non-finite coordinate, finds nothing: the grid must extend
+    beyond the sites by more than the radius. Two passes, count then fill, like
+    :func:`csr_from_candidates`; rows come out sorted because the lists are. Serial.
+
+    Parameters
+    ----------
+    demand, sites
+        Planar (n, 2) and (m, 2) points.
+    cell_start, cell_sites
+        Every cell's candidate list (see :func:`grid_cell_sites`).
+    origin_x, origin_y, cell, nx, ny
+        The grid's lower-left corner, cell side (> 0, or ``inf`` for one cell holding
+        everything) and number of cells along x and y.
+    radius
+        Keep pairs with distance ≤ ``radius`` (closed interval).
+
+    Returns
+    -------
+    indptr, indices, data
+        CSR arrays with n rows: int64 row pointers, int32 site indices sorted within each
+        row, float64 distances.
+    """
+    n = demand.shape[0]
+    home = np.full(n, -1, dtype=np.int64)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        fx = (demand[i, 0] - origin_x) / cell
+        fy = (demand[i, 1] - origin_y) / cell
+        # written so that NaN fails the test
+        if fx >= 0.0 and fx < nx and fy >= 0.0 and fy < ny:
+            c = int(fy) * nx + int(fx)
+            home[i] = c
+            ax, ay = demand[i, 0], demand[i, 1]
+            count = 0
+            for k in range(cell_start[c], cell_start[c + 1]):
+                j = cell_sites[k]
+                if _euclidean(ax, ay, sites[j, 0], sites[j, 1]) <= radius:
+                    count += 1
+            indptr[i + 1] = count
+    for i in range(n):
+        indptr[i + 1] += indptr[i]
+    indices = np.empty(indptr[n], dtype=np.int32)
+    data = np.empty(indptr[n], dtype=np.float64)
+    for i in range(n):
+        c = home[i]
+        if c < 0:
+            continue
+        ax, ay = demand[i, 0], demand[i, 1]
+        position = indptr[i]
+        for k in range(cell_start[c], cell_start[c + 1]):
+            j = cell_sites[k]
+            d = _euclidean(ax, ay, sites[j, 0], sites[j, 1])
+            if d <= radius:
+                indices[position] = j
+                data[position] = d
+                position += 1
+    return indptr, indices, data

@@ -1,6 +1,9 @@
 """Distances between demand points and sites: dense, radius-limited sparse, nearest-k.
 
 Public functions validate and dispatch; the numeric work happens in :mod:`._kernels`.
+:func:`within_radius_chunks` yields the rows of :func:`within_radius` one chunk of demand
+points at a time (planar points through a numba grid over the sites), for demand too large
+to hold as one sparse matrix.
 Euclidean distances are in the coordinates' unit (metres in a metric CRS). Haversine takes
 lon/lat degrees and returns great-circle metres on a sphere of radius :data:`EARTH_RADIUS`.
 
@@ -12,6 +15,8 @@ entries of :func:`within_radius` and :func:`nearest` equal the matching entries 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -21,7 +26,15 @@ from optiserv.data import CostMatrix, Instance, Metric
 from optiserv.exceptions import DataError, ParameterError
 from optiserv.geometry import _kernels
 
-__all__ = ["EARTH_RADIUS", "nearest", "pairwise", "travel_costs", "within_radius"]
+__all__ = [
+    "EARTH_RADIUS",
+    "RadiusChunk",
+    "nearest",
+    "pairwise",
+    "travel_costs",
+    "within_radius",
+    "within_radius_chunks",
+]
 
 EARTH_RADIUS = 6_371_008.8
 """Mean Earth radius in metres (IUGG)."""
@@ -35,6 +48,14 @@ _CANDIDATES_PER_CHUNK = 4_000_000
 _MIN_CHUNK_ROWS = 1_024
 _MAX_CHUNK_ROWS = 131_072
 _SAMPLE_ROWS = 1_024
+
+_GRID_CHUNK_ROWS = 262_144
+"""Demand points per chunk of :func:`within_radius_chunks` on the planar grid."""
+
+_GRID_CELLS_PER_SITE = 64
+"""The planar grid has at most this many cells per site (at least 4,096, at most 4 Mi
+cells): cells grow wider than half the radius rather than multiply when the radius is small
+against the sites' extent."""
 
 
 # ---------------------------------------------------------------------------- validation
@@ -156,28 +177,193 @@ def within_radius(
         return CostMatrix(
             np.zeros(n + 1, dtype=np.int64), np.zeros(0, np.int32), np.zeros(0), (n, m), "metre"
         )
+    pointers, indices, data = [], [], []
+    offset = 0
+    for chunk in _tree_chunks(a, b, radius, metric, None):
+        pointers.append(chunk.indptr[1:] + offset)
+        offset += int(chunk.indptr[-1])
+        indices.append(chunk.indices)
+        data.append(chunk.data)
+    indptr = np.concatenate([np.zeros(1, dtype=np.int64), *pointers])
+    return CostMatrix(indptr, np.concatenate(indices), np.concatenate(data), (n, m), "metre")
+
+
+def _tree_chunks(
+    a: NDArray[np.float64],
+    b: NDArray[np.float64],
+    radius: float,
+    metric: Metric,
+    chunk_rows: int | None,
+) -> Iterator[RadiusChunk]:
+    """KD-tree candidates per chunk of demand points, filtered exactly by the CSR kernel."""
     spherical = metric == "haversine"
-    demand, sites = _kernel_points(a, metric), _kernel_points(b, metric)
     tree_a, tree_b = (_unit_vectors(a), _unit_vectors(b)) if spherical else (a, b)
     search = _search_radius(radius, metric)
     site_tree = cKDTree(tree_b)
-    chunk = _chunk_rows(site_tree, tree_a, search)
-    pointers, indices, data = [], [], []
-    offset = 0
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
+    chunk = chunk_rows or _chunk_rows(site_tree, tree_a, search)
+    sites = _kernel_points(b, metric)
+    for start in range(0, a.shape[0], chunk):
+        stop = min(start + chunk, a.shape[0])
         # unbalanced, non-compact chunk trees build fastest and search as fast here
         demand_tree = cKDTree(tree_a[start:stop], balanced_tree=False, compact_nodes=False)
         pairs = site_tree.sparse_distance_matrix(demand_tree, search, output_type="ndarray")
-        indptr, chunk_indices, chunk_data = _kernels.csr_from_candidates(
-            pairs["j"], pairs["i"], demand[start:stop], sites, radius, spherical, EARTH_RADIUS
+        demand = _kernel_points(a[start:stop], metric)
+        indptr, indices, data = _kernels.csr_from_candidates(
+            pairs["j"], pairs["i"], demand, sites, radius, spherical, EARTH_RADIUS
         )
-        pointers.append(indptr[1:] + offset)
-        offset += int(indptr[-1])
-        indices.append(chunk_indices)
-        data.append(chunk_data)
-    indptr = np.concatenate([np.zeros(1, dtype=np.int64), *pointers])
-    return CostMatrix(indptr, np.concatenate(indices), np.concatenate(data), (n, m), "metre")
+        yield RadiusChunk(start, indptr, indices, data)
+
+
+# ---------------------------------------------------------------------------- streamed search
+class RadiusChunk(NamedTuple):
+    """The pairs within the radius for the demand points ``start`` to ``start + n_rows``.
+
+    Attributes
+    ----------
+    start
+        Index of the chunk's first demand point.
+    indptr, indices, data
+        CSR rows of the chunk (int64 pointers, int32 site indices sorted within each row,
+        float64 distances), as :func:`within_radius` stores them.
+    """
+
+    start: int
+    indptr: NDArray[np.int64]
+    indices: NDArray[np.int32]
+    data: NDArray[np.float64]
+
+    @property
+    def n_rows(self) -> int:
+        """Demand points in the chunk."""
+        return int(self.indptr.size - 1)
+
+
+class _SiteGrid(NamedTuple):
+    """Per-cell candidate lists of a grid over the sites (see :func:`_kernels.grid_radius_rows`)."""
+
+    cell_start: NDArray[np.int64]
+    cell_sites: NDArray[np.int64]
+    origin_x: float
+    origin_y: float
+    cell: float
+    nx: int
+    ny: int
+
+
+def _site_grid(sites: NDArray[np.float64], subset: NDArray[np.int64], radius: float) -> _SiteGrid:
+    """A grid of square cells around ``sites[subset]`` (non-empty, ascending), with every cell's
+    list of the sites within the radius of it.
+
+    The grid reaches beyond the sites by more than the radius, so a point outside it has no
+    site within reach, and a point inside scans one list. Cells are half the radius wide
+    (a list then holds about 1.7 times the sites actually within reach of a point), or wider
+    when that keeps their number within ``_GRID_CELLS_PER_SITE`` per site. A list takes every
+    site within ``radius + 2 · slack`` of its cell, where the slack (relative 1e-9 of the
+    radius and 1e-12 of the largest coordinate) exceeds every rounding in the cell arithmetic:
+    no pair within the radius is ever missed, and the exact distance test decides.
+    """
+    points = sites[subset]
+    low, high = points.min(axis=0), points.max(axis=0)
+    finite = math.isfinite(radius)
+    scale = float(max(np.abs(low).max(), np.abs(high).max(), radius if finite else 0.0))
+    slack = 1e-9 * radius + 1e-12 * scale + 1e-100
+    reach = radius + 2.0 * slack
+    origin = low - reach - slack
+    span = high + reach + slack - origin
+    if not (finite and np.isfinite(span).all()):
+        # one cell holding every site: any finite point lands in it
+        start = np.array([0, subset.size], dtype=np.int64)
+        return _SiteGrid(start, subset.astype(np.int64), 0.0, 0.0, math.inf, 1, 1)
+    budget = min(max(_GRID_CELLS_PER_SITE * subset.size, 4_096), 4_194_304)
+    cell = max(
+        0.5 * radius,
+        math.sqrt(float(span[0] * span[1]) / budget),
+        float(span.max()) / budget,
+        1e-100,
+    )
+    nx, ny = (np.floor(span / cell).astype(np.int64) + 1).tolist()
+    origin_x, origin_y = float(origin[0]), float(origin[1])
+    cell_start, cell_sites = _kernels.grid_cell_sites(
+        sites, subset, origin_x, origin_y, cell, nx, ny, reach
+    )
+    return _SiteGrid(cell_start, cell_sites, origin_x, origin_y, cell, nx, ny)
+
+
+def within_radius_chunks(
+    a: ArrayLike,
+    b: ArrayLike,
+    radius: float,
+    metric: Metric = "euclidean",
+    *,
+    sites: ArrayLike | None = None,
+    chunk_rows: int | None = None,
+) -> Iterator[RadiusChunk]:
+    """The pairs with d_ij ≤ ``radius``, one chunk of demand points at a time.
+
+    Concatenated, the chunks hold exactly the rows of :func:`within_radius` (restricted to
+    ``sites`` when given): the same pairs, the same distances bit for bit, sorted by site
+    index. Memory stays proportional to one chunk, so demand too large for one sparse matrix
+    can be streamed through a consumer such as
+    :func:`optiserv.coverage.streaming.aggregated_coverage`.
+
+    Planar points are searched through a uniform grid over the sites, in one numba pass per
+    chunk; lon/lat points through the KD-tree search of :func:`within_radius`.
+
+    Parameters
+    ----------
+    a, b
+        (n, 2) demand and (m, 2) site coordinates, as for :func:`within_radius`.
+    radius
+        Largest distance kept (coordinates' unit, or metres for ``haversine``).
+    metric
+        ``euclidean`` or ``haversine``.
+    sites
+        Indices of the sites to search (e.g. the open ones); all sites when ``None``. Indices
+        in the chunks are always into ``b``.
+    chunk_rows
+        Demand points per chunk; a size bounding each chunk's pairs when ``None``.
+
+    Yields
+    ------
+    RadiusChunk
+        Consecutive chunks covering demand points 0 to n − 1.
+    """
+    _check_metric(metric)
+    a, b = _as_points(a, "demand"), _as_points(b, "sites")
+    radius = float(radius)
+    if math.isnan(radius) or radius < 0:
+        raise ParameterError(f"radius must be a non-negative number, got {radius}")
+    m = b.shape[0]
+    subset = np.arange(m, dtype=np.int64) if sites is None else np.asarray(sites, np.int64)
+    if subset.ndim != 1 or (subset.size and (subset.min() < 0 or subset.max() >= m)):
+        raise ParameterError(f"sites must be indices in 0..{m - 1}")
+    subset = np.unique(subset)
+    if chunk_rows is not None and int(chunk_rows) < 1:
+        raise ParameterError(f"chunk_rows must be positive, got {chunk_rows}")
+    n = a.shape[0]
+    if n == 0:
+        return
+    if subset.size == 0:
+        step = int(chunk_rows or _GRID_CHUNK_ROWS)
+        for start in range(0, n, step):
+            rows = min(step, n - start)
+            yield RadiusChunk(
+                start, np.zeros(rows + 1, np.int64), np.zeros(0, np.int32), np.zeros(0)
+            )
+        return
+    if metric == "haversine":
+        for chunk in _tree_chunks(a, b[subset], radius, metric, chunk_rows):
+            # subset is ascending, so mapping keeps every row sorted by site index
+            yield chunk._replace(indices=subset[chunk.indices].astype(np.int32))
+        return
+    grid = _site_grid(b, subset, radius)
+    step = int(chunk_rows or _GRID_CHUNK_ROWS)
+    for start in range(0, n, step):
+        indptr, indices, data = _kernels.grid_radius_rows(
+            a[start : start + step], b, grid.cell_start, grid.cell_sites, grid.origin_x,
+            grid.origin_y, grid.cell, grid.nx, grid.ny, radius,
+        )
+        yield RadiusChunk(start, indptr, indices, data)
 
 
 # ---------------------------------------------------------------------------- nearest
