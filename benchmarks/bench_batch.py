@@ -15,11 +15,14 @@ guessed: their runs are ``missing_data`` and listed.
 
 Measured, on this machine: planning (expanding the plan and preparing the inputs once, into a
 cache the executors share), then the same runs in this process, in local worker processes and
-on a Dask ``LocalCluster`` (127.0.0.1), each into its own output folder. Reported: wall time per
-executor and its ratio to in-process; the executor's overhead per run, (wall × workers − time
-spent inside runs) / runs, which includes starting the workers; the Dask scheduler's own
-overhead per task, from a round of no-op tasks on a running cluster; and whether every executor
-gave the same objectives and plans (it must). Prints the machine's facts and a markdown table.
+on a Dask ``LocalCluster`` (127.0.0.1), each into its own output folder (``--repeat N``: N
+times, in alternating order, the median kept). Reported: wall time per executor and its ratio
+to in-process; wall and CPU seconds inside the runs, and the CPU share the workers got (CPU
+seconds ÷ wall × workers: well below 1 when the machine is shared); the executor's overhead per
+run, (wall × workers − time inside runs) / runs, which includes starting the workers; the Dask
+scheduler's own overhead per task, from a round of no-op tasks on a running cluster; and
+whether every executor gave the same objectives and plans (it must). Prints the machine's facts
+and markdown tables.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from optiserv.batch import (
     load_plan,
     run_batch,
 )
+from optiserv.batch.plan import slug
 from optiserv.batch.schema import AreaSelection, PlanOutputs
 from optiserv.batch.table import COMPARED_COLUMNS
 
@@ -77,18 +81,22 @@ def _timed(name: str, executor: Any, batch: Any, specs: list[RunSpec], out: Path
     wall = time.perf_counter() - started
     table = result.table
     solved = table[~table["status"].isin(["failed", "missing_data", "pending"])]
-    inside = float(solved["time_total"].sum()) if "time_total" in solved else 0.0
-    runs = max(1, result.run)
     return {
         "name": name,
         "workers": executor.capacity,
         "wall": wall,
         "runs": result.run,
         "failed": result.failed,
-        "inside": inside,
-        "overhead": (wall * executor.capacity - inside) / runs,
+        "inside": float(solved["time_total"].sum()),
+        "cpu": float(solved["time_cpu"].sum()),
         "table": table,
     }
+
+
+def _median(results: list[dict]) -> dict:
+    """The repeat with the median wall time."""
+    ordered = sorted(results, key=lambda r: r["wall"])
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def _same(results: list[dict]) -> str:
@@ -126,15 +134,17 @@ def _table(
 ) -> str:
     base = results[0]["wall"]
     lines = [
-        "| executor | workers | runs | failed | wall s | in-process ÷ this | "
-        "time inside runs s | overhead per run s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| executor | workers | runs | wall s (median) | in-process ÷ this | "
+        "inside runs s | CPU in runs s | CPU share | overhead per run s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for result in results:
+        runs, workers, wall = max(1, result["runs"]), result["workers"], result["wall"]
         lines.append(
-            f"| {result['name']} | {result['workers']} | {result['runs']} | {result['failed']} | "
-            f"{result['wall']:.1f} | {base / result['wall']:.2f} | {result['inside']:.1f} | "
-            f"{result['overhead']:.3f} |"
+            f"| {result['name']} | {workers} | {result['runs']} | {wall:.1f} | "
+            f"{base / wall:.2f} | {result['inside']:.1f} | {result['cpu']:.1f} | "
+            f"{result['cpu'] / (wall * workers):.2f} | "
+            f"{(wall * workers - result['inside']) / runs:.3f} |"
         )
     lines += [
         "",
@@ -155,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="local processes and Dask workers")
     parser.add_argument("--county", help="one county (code or name) instead of all of Sweden")
     parser.add_argument("--limit", type=int, default=0, help="only the first N runs with inputs")
+    parser.add_argument("--repeat", type=int, default=1, help="repeats, in alternating order")
     parser.add_argument("--out", type=Path, help="keep the output folders here")
     args = parser.parse_args(argv)
     command = " ".join(
@@ -168,23 +179,20 @@ def main(argv: list[str] | None = None) -> int:
         areas = len({s.area for s in specs} | {s.area for s in missing})
         # load the numba caches in this process before timing (workers pay their own start)
         run_batch(batch, root / "warm-up", InProcess(), specs=specs[:1])
-        results = [
-            _timed("in-process", InProcess(), batch, specs, root / "in-process"),
-            _timed(
-                "local processes",
-                LocalProcesses(args.workers, retries=batch.plan.retries),
-                batch,
-                specs,
-                root / "processes",
+        executors = {
+            "in-process": lambda: InProcess(),
+            "local processes": lambda: LocalProcesses(args.workers, retries=batch.plan.retries),
+            "Dask LocalCluster": lambda: DaskExecutor(
+                local_workers=args.workers, retries=batch.plan.retries
             ),
-            _timed(
-                "Dask LocalCluster",
-                DaskExecutor(local_workers=args.workers, retries=batch.plan.retries),
-                batch,
-                specs,
-                root / "dask",
-            ),
-        ]
+        }
+        names = list(executors)
+        measured: dict[str, list[dict]] = {name: [] for name in names}
+        for repeat in range(args.repeat):  # alternate the order: the load may drift
+            for name in names if repeat % 2 == 0 else names[::-1]:
+                out = root / f"{slug(name)}-{repeat + 1}"
+                measured[name].append(_timed(name, executors[name](), batch, specs, out))
+        results = [_median(measured[name]) for name in names]
         overhead = _scheduler_overhead(args.workers)
     print("\n".join(f"- {key}: {value}" for key, value in info.items()))
     print()

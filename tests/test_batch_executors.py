@@ -29,6 +29,7 @@ from tests.test_batch_helpers import (
     complete_folders,
     examples_plan,
     kill_a_worker,
+    partial_folders,
     slow_scenario,
     write,
 )
@@ -86,11 +87,11 @@ def _check_after_kill(
     assert not result.failures()
     folders = complete_folders(out / "runs")
     assert sorted(f.name for f in folders) == sorted(expected["run_id"])  # exactly one each
-    assert not list((out / "runs").glob(".partial-*"))
+    assert not partial_folders(out / "runs")
     pd.testing.assert_frame_equal(compared(result.table), compared(expected))
     assert killed is not None
     pid, folder, cut_short = killed
-    run_id = folder.name.split("-")[1]
+    run_id = folder.name.split("-")[0]
     attempts = result.table.set_index("run_id")["attempts"]
     assert attempts.max() <= 3
     if cut_short:  # (else the kill landed just after the run had committed)

@@ -135,8 +135,8 @@ def wait_for(condition: Callable[[], object], alive: Callable[[], bool]) -> obje
 
 
 def partial_folders(runs: Path) -> list[Path]:
-    """The ``.partial-`` folders (runs being written) in ``runs``."""
-    return sorted(runs.glob(".partial-*")) if runs.is_dir() else []
+    """The folders of runs being written, in ``runs/.partial``."""
+    return sorted((runs / ".partial").glob("*")) if (runs / ".partial").is_dir() else []
 
 
 def _gone(pid: int) -> bool:
@@ -153,9 +153,9 @@ def kill_a_worker(runs: Path, alive: Callable[[], bool]) -> tuple[int, Path, boo
     Returns
     -------
     tuple or None
-        The pid, the run's ``.partial-`` folder, and whether the run was cut short (its folder
-        was still there once the process was gone: it had not committed); None when the batch
-        ended before a run was seen in flight.
+        The pid, the run's folder in ``runs/.partial``, and whether the run was cut short
+        (its folder was still there once the process was gone: it had not committed); None
+        when the batch ended before a run was seen in flight.
     """
     found = wait_for(lambda: partial_folders(runs), alive)
     if not found:

@@ -1,6 +1,7 @@
 """An interrupted batch loses nothing: Ctrl-C (SIGINT) stops it cleanly with the finished runs
-kept; SIGKILL of the whole process group leaves at most unfinished ``.partial-`` folders, which
-are never counted; running the plan again finishes only the missing runs."""
+kept; SIGKILL of the whole process group leaves at most unfinished folders in
+``runs/.partial``, which are never counted; running the plan again finishes only the missing
+runs."""
 
 from __future__ import annotations
 
@@ -100,6 +101,6 @@ def test_sigkill_of_the_process_group_loses_only_the_runs_in_flight(
     assert code == -signal.SIGKILL
     complete = {f.name for f in complete_folders(tmp_path / "runs")}
     for folder in partial_folders(tmp_path / "runs"):  # half-written: never counted
-        assert folder.name.split("-")[1] not in complete
+        assert folder.name.split("-")[0] not in complete
     table = _finish(plan, tmp_path, complete)
     assert set(table["status"]) == {"optimal"}

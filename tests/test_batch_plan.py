@@ -96,8 +96,13 @@ solver: {{time_limit: 7}}
     )
     specs = expand_plan(load_plan(plan), tmp_path / "out")
     assert [s.scenario for s in specs] == ["Example base", "strict pharmacy"]
-    assert specs[1].overrides == {"services.pharmacy.threshold_km": 15, "solver.time_limit": 7.0}
+    assert specs[1].overrides == {
+        "services.pharmacy.threshold_km": 15,
+        "solver.time_limit": 7.0,
+        "solver.threads": 1,  # one solver thread per run unless the scenario or plan says
+    }
     assert specs[0].identity["scenario"]["solver"]["time_limit"] == 7.0
+    assert specs[0].identity["scenario"]["solver"]["threads"] == 1
     assert specs[0].run_id != specs[1].run_id
 
 
@@ -247,3 +252,13 @@ def test_inputs_prepared_on_the_fly_equal_the_shipped_ones_and_give_the_same_ids
 def test_unknown_area_is_a_plan_error(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="no county 'Atlantis'"):
         expand_plan(load_plan(_area_plan(tmp_path, "  county: Atlantis\n")), tmp_path / "out")
+
+
+def test_an_output_folder_of_something_else_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    write(out / "thesis.docx", "not a batch")
+    code = main(["batch", str(examples_plan(tmp_path)), "--in-process", "--out", str(out)])
+    assert code == 2
+    assert "holds files a batch does not write (thesis.docx)" in capsys.readouterr().err

@@ -98,7 +98,7 @@ def test_every_run_folder_is_complete_with_provenance(finished: tuple[Path, Path
         record = json.loads((folder / "run.json").read_text(encoding="utf-8"))
         assert record["run_id"] == run_id and record["inputs"]["demand"]
         assert record["identity"]["optiserv"] == record["optiserv_version"]
-    assert not list((out / "runs").glob(".partial-*"))
+    assert not list((out / "runs" / ".partial").glob("*"))
     batch = json.loads((out / "batch.json").read_text(encoding="utf-8"))
     assert batch["plan"]["text"].startswith("version: 1")
     assert batch["sessions"][0]["run"] == 6
@@ -129,3 +129,47 @@ def test_resume_skips_complete_runs_and_redoes_the_rest(
         result.table[["run_id", "objective", "selection"]],
         pd.read_csv(out / "summary.csv")[["run_id", "objective", "selection"]],
     )
+
+
+def test_report_puts_the_areas_of_each_county_side_by_side() -> None:
+    from optiserv.batch.report import render_report
+    from optiserv.batch.table import summary_frame
+
+    def row(area: str, name: str, county: str, covered: float, status: str = "optimal") -> dict:
+        solved = status == "optimal"
+        return {
+            "run_id": area,
+            "scenario": "plan",
+            "area": area,
+            "area_name": name,
+            "county": county,
+            "county_name": {"20": "Dalarnas", "25": "Norrbottens"}[county],
+            "parameters": "{}",
+            "status": status,
+            "error": "" if solved else "no municipal total",
+            "population_total": 1000.0 if solved else None,
+            "population_before:groceries": covered * 500 if solved else None,
+            "share_before:groceries": covered / 2 if solved else None,
+            "population_after:groceries": covered * 1000 if solved else None,
+            "share_after:groceries": covered if solved else None,
+            "net_annual": 10000.0 if solved else None,
+            "new_points": 1 if solved else None,
+            "currency": "SEK",
+            "single_points_of_failure_before": 2 if solved else None,
+            "single_points_of_failure_after": 1 if solved else None,
+        }
+
+    table = summary_frame(
+        [
+            row("2039", "Älvdalen", "20", 0.8),
+            row("2085", "Ludvika", "20", 0.6),
+            row("2021", "Vansbro", "20", 0, "missing_data"),
+            row("2505", "Arvidsjaur", "25", 0.9),
+        ]
+    )
+    html = render_report(table, title="two counties")
+    assert "plan · counties" in html  # the overview of the counties comes first
+    assert html.index("county 20 Dalarnas") < html.index("county 25 Norrbottens")
+    assert "2 of 3 with a result" in html and "70.0 %" in html  # (800 + 600) / 2000 people
+    assert "2021 Vansbro</b> (missing_data): no municipal total" in html
+    assert "4 → 2" in html  # single points of failure of the county, today → with the plan

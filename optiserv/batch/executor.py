@@ -93,11 +93,10 @@ class Executor(Protocol):
         ...
 
 
-def _died(task: RunTask, attempts: int, detail: str) -> dict[str, Any]:
-    message = (
-        f"the worker process died {attempts} times while running this run ({detail}); "
-        "not tried again"
-    )
+def _died(task: RunTask, attempts: int | None, detail: str) -> dict[str, Any]:
+    """The outcome of a run whose worker died once too often (``attempts`` when known)."""
+    times = "as often as the cluster allows" if attempts is None else f"{attempts} times"
+    message = f"the worker process died {times} while running this run ({detail}); not tried again"
     row = failure_row(task.spec, message, "WorkerDied", kind="worker")
     row["attempts"] = attempts
     return {"row": row, "complete": False, "duplicate": False, "attempt": attempts}
@@ -298,7 +297,8 @@ class DaskExecutor:
         The scheduler of an existing cluster, ``tcp://HOST:PORT``.
     local_workers
         Without ``address``: start a ``LocalCluster`` of this many single-threaded worker
-        processes on 127.0.0.1 (no dashboard), and stop it at the end.
+        processes, listening on 127.0.0.1 only (its HTTP endpoints on a free loopback port),
+        and stop it at the end.
     retries
         For a cluster started here: how many times a task may lose its worker before it is
         failed (``distributed.scheduler.allowed-failures``). An existing cluster keeps its
@@ -383,7 +383,8 @@ class DaskExecutor:
                     try:
                         yield future.result()
                     except KilledWorker as error:
-                        yield _died(task, self.retries + 1, f"Dask: {error}")
+                        attempts = self.retries + 1 if self.address is None else None
+                        yield _died(task, attempts, f"Dask: {error}")
                     future.release()
             finally:
                 for future in futures:

@@ -62,6 +62,10 @@ DATA_ROLES: tuple[str, ...] = ("demand", "sites", "existing", "boundaries", "roa
 FAILED, MISSING_DATA = "failed", "missing_data"
 """Statuses of runs that produced no result (see :mod:`optiserv.batch.store`)."""
 
+SINGLE_SOLVER_THREAD = 1
+"""Solver threads of a run whose scenario and plan leave them unset: runs go side by side, one
+per core, and the same count everywhere keeps the results the same on every machine."""
+
 
 def slug(text: str) -> str:
     """``text`` as part of a file name (letters, digits, ``.``, ``-``, ``_``)."""
@@ -381,13 +385,19 @@ def _one_line(error: BaseException) -> str:
 
 
 class _Expansion:
+    """The runs of a plan, collected in plan order."""
+
     def __init__(self, batch: BatchPlan, out: Path) -> None:
         self.batch = batch
         self.out = out
         self.digests = FileDigests()
         self.grid = _grid(batch) or [{}]
         solver = batch.plan.solver
-        self.limit = {} if solver.time_limit is None else {"solver.time_limit": solver.time_limit}
+        self.limit: dict[str, Any] = {}
+        if solver.time_limit is not None:
+            self.limit["solver.time_limit"] = solver.time_limit
+        if solver.threads is not None:
+            self.limit["solver.threads"] = solver.threads
         self.specs: list[RunSpec] = []
 
     def problem(
@@ -400,6 +410,8 @@ class _Expansion:
         message: str,
         status: str = FAILED,
     ) -> None:
+        """Add a run that cannot be done; its id comes from the scenario file's bytes, the
+        area and the values, so that a later session finds it again."""
         try:
             text = file.read_text(encoding="utf-8")
         except OSError:
@@ -426,6 +438,7 @@ class _Expansion:
         self.specs.append(_in_area(spec, area))
 
     def scenario(self, entry: ScenarioEntry, label: str, file: Path, area: Area | None) -> None:
+        """Add the runs of one scenario file: one per grid point (and point of its sweep)."""
         base = {**entry.set, **self.limit}
         try:
             loaded = load_scenario(file)
@@ -438,6 +451,9 @@ class _Expansion:
             overrides = {**base, **point}
             try:
                 variant = loaded.with_values(overrides) if overrides else loaded
+                if variant.scenario.solver.threads is None:
+                    overrides = {**overrides, "solver.threads": SINGLE_SOLVER_THREAD}
+                    variant = variant.with_values({"solver.threads": SINGLE_SOLVER_THREAD})
             except Exception as error:
                 self.problem(label, file, area, overrides, point, _one_line(error))
                 continue

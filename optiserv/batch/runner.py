@@ -177,6 +177,7 @@ def run_batch(
     """
     progress = progress or _Quiet()
     store = ResultStore(out)
+    store.check_folder()
     specs = expand_plan(batch, out) if specs is None else specs
     store.clean()
     complete = store.complete_ids()

@@ -66,6 +66,10 @@ class PlanSolver(_Strict):
 
     time_limit: Annotated[float, Field(gt=0)] | None = None
     """Seconds per run: a run that reaches it returns its best plan as FEASIBLE with a gap."""
+    threads: Annotated[int, Field(ge=1)] | None = None
+    """Solver threads per run, for every scenario. By default, scenarios that do not set
+    ``solver.threads`` get 1: a batch runs runs side by side (one per core), and a fixed
+    count keeps results the same on every machine."""
 
 
 class PlanOutputs(_Strict):

@@ -11,16 +11,17 @@ Layout of an output folder::
     inputs/                 inputs prepared on the fly (default cache)
     runs/<run id>/          a complete run: summary.json, selected_sites.csv/.gpkg,
                             demand.gpkg, boundaries.gpkg, closure_impact.csv, and run.json
-    runs/.partial-<run id>-<host>-<pid>-<token>/
+    runs/.partial/<run id>-<host>-<pid>-<token>/
                             a run being written; never counted
     failed/<run id>.json    the last failure of a run that has no result yet
+    logs/                   stderr of local worker processes (solver banners, crashes)
 
-A run is written into its ``.partial-`` folder; ``run.json`` is written last, and the folder
-is then renamed to ``runs/<run id>``. The rename is the commit: a run folder exists under its
-id only with every file in place, and an interrupted run leaves only a ``.partial-`` folder,
-which is removed by a later session once its process is gone. If two attempts of the same run
-finish (a worker thought dead was not), the first rename wins and the second attempt is
-discarded: every run has exactly one result.
+A run is written into its own folder under ``runs/.partial/``; ``run.json`` is written last,
+and the folder is then renamed to ``runs/<run id>``. The rename is the commit: a run folder
+exists under its id only with every file in place, and an interrupted run leaves only its
+folder under ``runs/.partial/``, which a later session removes once its process is gone. If
+two attempts of the same run finish (a worker thought dead was not), the first rename wins
+and the second attempt is discarded: every run has exactly one result.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from typing import Any
 
 from optiserv import __version__
 from optiserv.batch.plan import BatchPlan, RunSpec
+from optiserv.exceptions import DataError
 from optiserv.reports.files import atomic_write, write_text
 from optiserv.reports.record import json_ready
 
@@ -79,7 +81,23 @@ FIRST_COLUMNS: tuple[str, ...] = (
 )
 """The first columns of the summary table, in order."""
 
-_PARTIAL = ".partial-"
+_OURS = frozenset(
+    {
+        "batch.json",
+        "summary.csv",
+        "summary.parquet",
+        "report.html",
+        "runs",
+        "failed",
+        "scenarios",
+        "inputs",
+        "logs",
+    }
+)
+"""What a batch writes at the top of its output folder (temporary files aside)."""
+
+_PARTIAL = ".partial"
+"""Sub-folder of ``runs`` holding the runs being written."""
 
 
 def now() -> str:
@@ -114,17 +132,18 @@ def is_complete(folder: Path) -> bool:
 
 
 def new_partial(runs: Path, run_id: str) -> Path:
-    """A new, empty ``.partial-`` folder for an attempt of ``run_id`` by this process."""
-    runs.mkdir(parents=True, exist_ok=True)
+    """A new, empty folder ``runs/.partial/<run id>-<host>-<pid>-<token>`` for an attempt of
+    ``run_id`` by this process."""
+    (runs / _PARTIAL).mkdir(parents=True, exist_ok=True)
     host = socket.gethostname().replace("-", "_") or "host"
-    folder = runs / f"{_PARTIAL}{run_id}-{host}-{os.getpid()}-{secrets.token_hex(4)}"
+    folder = runs / _PARTIAL / f"{run_id}-{host}-{os.getpid()}-{secrets.token_hex(4)}"
     folder.mkdir()
     return folder
 
 
 def _owner(folder: Path) -> tuple[str, str, int] | None:
-    """(run id, host, pid) of a ``.partial-`` folder."""
-    parts = folder.name[len(_PARTIAL) :].split("-")
+    """(run id, host, pid) of a folder in ``runs/.partial``."""
+    parts = folder.name.split("-")
     if len(parts) != 4 or not parts[2].isdigit():
         return None
     return parts[0], parts[1], int(parts[2])
@@ -146,13 +165,14 @@ def _alive(pid: int) -> bool:
 
 
 def stale_partials(runs: Path, run_id: str | None = None) -> list[Path]:
-    """``.partial-`` folders (of ``run_id``, or of every run) left by processes of this host
-    that no longer exist: attempts that were killed."""
+    """Folders in ``runs/.partial`` (of ``run_id``, or of every run) left by processes of
+    this host that no longer exist: attempts that were killed."""
     host = socket.gethostname().replace("-", "_") or "host"
     out: list[Path] = []
-    if not runs.is_dir():
+    if not (runs / _PARTIAL).is_dir():
         return out
-    for folder in runs.glob(f"{_PARTIAL}*"):
+    pattern = "*" if run_id is None else f"{run_id}-*"
+    for folder in (runs / _PARTIAL).glob(pattern):
         owner = _owner(folder)
         if owner is None or (run_id is not None and owner[0] != run_id):
             continue
@@ -226,6 +246,25 @@ class ResultStore:
         self.runs = self.folder / "runs"
         self.failed = self.folder / "failed"
 
+    def check_folder(self) -> None:
+        """Refuse an output folder that holds anything a batch does not write (a typo in
+        ``--out`` must not mix a batch into another folder)."""
+        if not self.folder.exists():
+            return
+        if not self.folder.is_dir():
+            raise DataError(f"output folder {self.folder} is a file")
+        strangers = sorted(
+            p.name
+            for p in self.folder.iterdir()
+            if p.name not in _OURS and not p.name.startswith(".")
+        )
+        if strangers:
+            listed = ", ".join(strangers[:5]) + (" ..." if len(strangers) > 5 else "")
+            raise DataError(
+                f"output folder {self.folder} holds files a batch does not write ({listed}); "
+                "choose an empty folder or the folder of an earlier run of this batch"
+            )
+
     def run_folder(self, run_id: str) -> Path:
         """``runs/<run id>``."""
         return self.runs / run_id
@@ -246,7 +285,7 @@ class ResultStore:
             return dict(json.load(handle))
 
     def clean(self) -> list[Path]:
-        """Remove the ``.partial-`` folders of killed attempts; returns what was removed."""
+        """Remove the folders of killed attempts from ``runs/.partial``; returns them."""
         removed = stale_partials(self.runs)
         for folder in removed:
             shutil.rmtree(folder, ignore_errors=True)

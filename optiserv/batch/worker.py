@@ -30,7 +30,14 @@ from optiserv.batch.store import (
     write_record,
 )
 
-__all__ = ["SINGLE_THREAD_ENVIRONMENT", "RunTask", "execute_run", "prepare_worker_process"]
+__all__ = [
+    "SINGLE_THREAD_ENVIRONMENT",
+    "RunTask",
+    "execute_run",
+    "failure_row",
+    "prepare_worker_process",
+    "result_row",
+]
 
 SINGLE_THREAD_ENVIRONMENT = {
     "NUMBA_NUM_THREADS": "1",
@@ -227,7 +234,7 @@ def _solve(task: RunTask, partial: Path) -> dict[str, Any]:
     from optiserv.scenario.runner import run_scenario
 
     spec = task.spec
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     loaded = load_scenario(spec.file)
     if spec.overrides:
         loaded = loaded.with_values(spec.overrides)
@@ -238,7 +245,11 @@ def _solve(task: RunTask, partial: Path) -> dict[str, Any]:
     writing = time.perf_counter()
     write_run(result, partial, report=task.run_report)
     finished = time.perf_counter()
-    seconds = {"time_write": finished - writing, "time_total": finished - started}
+    seconds = {
+        "time_write": finished - writing,
+        "time_total": finished - started,
+        "time_cpu": time.process_time() - cpu,
+    }
     return result_row(spec, result, seconds)
 
 

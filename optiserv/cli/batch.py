@@ -317,9 +317,10 @@ def batch(
             dask_local,
             loaded.plan.retries if retries is None else retries,
         )
+        store = ResultStore(folder)
+        store.check_folder()
         with stdout_diverted(False):
             specs = expand_plan(loaded, folder)
-        store = ResultStore(folder)
         if dry_run:
             _print_plan(specs, store.complete_ids())
             return
