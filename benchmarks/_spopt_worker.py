@@ -136,7 +136,8 @@ def main() -> int:
         ]
     except Exception:
         out["status"] = "error"
-        out["message"] = traceback.format_exc(limit=3)
+        out["traceback"] = traceback.format_exc()
+        out["message"] = out["traceback"].strip().splitlines()[-1]
     out["hwm_kib"] = _peak_kib()
     with open(job["result"], "w", encoding="utf-8") as handle:
         json.dump(out, handle)

@@ -205,7 +205,8 @@ def optiserv_worker(job_path: str) -> int:
         out["open_sites"] = [int(j) for j in solution.open_sites]
     except Exception:
         out["status"] = "error"
-        out["message"] = traceback.format_exc(limit=3)
+        out["traceback"] = traceback.format_exc()
+        out["message"] = out["traceback"].strip().splitlines()[-1]
     # VmHWM, not ru_maxrss: Linux carries the parent's resident size into a child's ru_maxrss
     # through fork and exec, which would charge this file's parent to the worker.
     status = Path("/proc/self/status").read_text(encoding="ascii").splitlines()
@@ -279,6 +280,7 @@ class RunResult:
     status: str
     seconds: dict[str, float] = field(default_factory=dict)
     objective: float = math.nan
+    bound: float = math.nan
     evaluated: float = math.nan
     plan_problem: str = ""
     peak_kib: int = 0
@@ -361,6 +363,8 @@ def run_one(tool: str, backend: str, case: Case, data_path: Path, arrays: dict,
     )
     if out.get("objective") is not None:
         result.objective = float(out["objective"])
+    if out.get("bound") is not None:
+        result.bound = float(out["bound"])
     if out.get("open_sites") and result.status in ("optimal", "feasible"):
         result.evaluated, result.plan_problem = evaluate(
             case.model, arrays["cost"], arrays["weights"], out["open_sites"], case.p
@@ -438,6 +442,13 @@ def _objective(model: str, value: float) -> str:
     return f"{value:,.0f}"
 
 
+def _gap(r: RunResult) -> str:
+    """The proven gap of a time-limited optiserv plan (spopt, through PuLP, reports no bound)."""
+    if r.status != "feasible" or not (math.isfinite(r.bound) and math.isfinite(r.objective)):
+        return ""
+    return f" (gap {100 * abs(r.bound - r.objective) / max(abs(r.objective), 1e-9):.2f} %)"
+
+
 def _ratio(spopt: RunResult, base: RunResult, key: str) -> str:
     a, b = spopt.seconds.get(key), base.seconds.get(key)
     if a is None or b is None or b <= 0:
@@ -489,9 +500,12 @@ def markdown(info: dict[str, str], cases: list[tuple[Case, list[RunResult], list
         base = rows[0]
         for r in rows:
             is_spopt = r.tool == "spopt"
-            check_text = ("; ".join(flags) if flags else "ok") if is_spopt else ""
-            if r.status not in PROVEN and r.message and r.status in ("killed", "error"):
-                check_text = (check_text + " " if check_text else "") + r.message.strip()[:160]
+            proven = sum(x.status in PROVEN for x in rows)
+            verdict = "; ".join(flags) if flags else ("ok" if proven >= 2 else "not both proven")
+            check_text = verdict if is_spopt else ""
+            if r.status in ("killed", "error") and r.message:
+                said = " ".join(r.message.split()).replace("|", "\\|")[:200]
+                check_text = (check_text + " " if check_text else "") + said
             # A plan's objective only: PuLP leaves values behind after an infeasible or
             # unsolved run, and those mean nothing.
             has_plan = r.status in ("optimal", "feasible")
@@ -499,7 +513,8 @@ def markdown(info: dict[str, str], cases: list[tuple[Case, list[RunResult], list
             objective = objective if has_plan else math.nan
             lines.append(
                 f"| {case.label} | {case.layout} | {case.model} | {r.tool} | {r.status} "
-                f"| {_objective(case.model, objective)} | {_s(r.seconds.get('startup'))} "
+                f"| {_objective(case.model, objective)}{_gap(r)} "
+                f"| {_s(r.seconds.get('startup'))} "
                 f"| {_s(r.seconds.get('build'))} | {_s(r.seconds.get('solve'))} "
                 f"| {_s(r.seconds.get('total'))}{' (killed)' if r.status == 'killed' else ''} "
                 f"| {_s(r.seconds.get('cpu'))} | {_mib(r.peak_kib)} "
