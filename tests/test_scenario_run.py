@@ -15,7 +15,7 @@ from optiserv.data.services import BundlePlan
 from optiserv.evaluate_bundle import evaluate_bundle
 from optiserv.exceptions import DataError
 from optiserv.reports.record import RUN_FILES, load_run
-from optiserv.scenario import load_scenario
+from optiserv.scenario import ScenarioError, load_scenario
 from optiserv.scenario.model import build_inputs, build_problem
 from optiserv.scenario.outputs import new_run_folder, prepare_folder, write_run
 from optiserv.scenario.runner import run_scenario, run_sweep
@@ -231,3 +231,48 @@ def test_alvdalen_sample_run(tmp_path: Path) -> None:
     assert summary["cost"]["net"]["annual"] <= 30000 + 1e-6
     assert "never binds" in " ".join(summary["scenario"]["notes"])
     np.testing.assert_allclose(summary["verification"]["objective"], summary["objective"])
+
+
+def _derived(tmp_path: Path, body: str) -> Path:
+    scenario = tmp_path / "derived.yaml"
+    scenario.write_text(
+        f"version: 1\nextends: {EXAMPLES / 'base.yaml'}\nname: derived\n{body}", encoding="utf-8"
+    )
+    return scenario
+
+
+def test_cash_assumed_at_grocery_sites(tmp_path: Path) -> None:
+    scenario = _derived(tmp_path, "services:\n  cash: {assume_at: [groceries]}\n")
+    loaded = load_scenario(scenario)
+    problem = build_problem(loaded, build_inputs(loaded))
+    names = list(problem.bundle.catalogue.names)
+    cash, groceries = names.index("cash"), names.index("groceries")
+    assert problem.today[:, groceries].any()
+    np.testing.assert_array_equal(problem.today[:, cash], problem.today[:, groceries])
+    assert problem.known_before(cash) and not problem.registered[cash]
+    result = run_scenario(loaded, analyse=False)
+    summary = result.summary
+    row = summary["services"]["cash"]
+    assert row["register"] is False and row["assumed_at"] == ["groceries"]
+    assert row["share_before"] is not None and row["share_before"] <= row["share_after"]
+    # no cash module is bought where cash is assumed already
+    assumed_sites = set(problem.bundle.instance.sites.ids[problem.today[:, cash]].tolist())
+    for selected in summary["selected"]:
+        if selected["site_id"] in assumed_sites:
+            assert "cash" in selected["services"]
+    _, evaluation = evaluation_of(summary, scenario)
+    assert evaluation.feasible
+    assert summary["objective"] == pytest.approx(evaluation.objective)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("services:\n  groceries: {assume_at: [cash]}\n", "for services with register: false"),
+        ("services:\n  cash: {assume_at: [cash]}\n", "expected another service"),
+        ("services:\n  cash: {assume_at: [bakery]}\n", "got 'bakery'"),
+    ],
+)
+def test_bad_assume_at_names_the_key(tmp_path: Path, body: str, message: str) -> None:
+    with pytest.raises(ScenarioError, match=rf"services\.\w+\.assume_at\[0\]: .*{message}"):
+        load_scenario(_derived(tmp_path, body))

@@ -141,7 +141,7 @@ def validate(
     offers = bundle.existing.sum(axis=0)
     services = ", ".join(
         f"{name} {loaded.scenario.threshold(name):g} {loaded.scenario.unit} "
-        f"({int(offers[s])} today{'' if problem.registered[s] else ', no register'})"
+        f"({int(offers[s])} today{_register_note(problem, s)})"
         for s, name in enumerate(bundle.catalogue.names)
     )
     points = len(list(loaded.sweep_points()))
@@ -431,3 +431,11 @@ def report(
 
 
 from optiserv.cli.progress import phases  # noqa: E402  (after the commands, for import order)
+
+
+def _register_note(problem: Any, service: int) -> str:
+    """How today's offers of a service are known: from the register, assumed, or not at all."""
+    if problem.registered[service]:
+        return ""
+    assumed = problem.assumed_at[service]
+    return f", assumed at {' or '.join(assumed)} sites" if assumed else ", no register"

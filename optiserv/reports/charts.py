@@ -47,6 +47,7 @@ def coverage_chart(summary: dict[str, Any]) -> Any:
     after = [
         None if v["share_after"] is None else 100 * v["share_after"] for v in services.values()
     ]
+    assumed = [v.get("register") is False and bool(v.get("assumed_at")) for v in services.values()]
     figure = go.Figure(
         [
             go.Bar(
@@ -54,7 +55,10 @@ def coverage_chart(summary: dict[str, Any]) -> Any:
                 x=names,
                 y=[0 if b is None else b for b in before],
                 marker_color=TODAY,
-                text=["unknown" if b is None else f"{b:.0f} %" for b in before],
+                text=[
+                    "unknown" if b is None else f"{b:.0f} %" + (" (assumed)" if guess else "")
+                    for b, guess in zip(before, assumed, strict=True)
+                ],
                 textposition="outside",
             ),
             go.Bar(

@@ -138,7 +138,10 @@ def map_figure(record: Any) -> Any:
                 if not selected.empty
                 else selected
             )
-            if state == "before" and summary["services"][service].get("register") is False:
+            values = summary["services"][service]
+            if state == "before" and values.get("register") is False and not values.get(
+                "assumed_at"
+            ):
                 offers = offers.iloc[0:0]
             figure.add_trace(
                 go.Scatter(

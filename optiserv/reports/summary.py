@@ -61,6 +61,14 @@ def service_lines(summary: dict[str, Any]) -> list[str]:
     lines = []
     for name, values in summary.get("services", {}).items():
         within = f"within {values['threshold']:g} {values['unit']}"
+        if not values.get("register", True) and values.get("assumed_at"):
+            lines.append(
+                f"{_name(name, values)}: {people(values['population_before'])} → "
+                f"{people(values['population_after'])} people {within} "
+                f"({share_text(values['share_before'])} → {share_text(values['share_after'])}); "
+                f"no register: today assumed at every {' or '.join(values['assumed_at'])} site."
+            )
+            continue
         if not values.get("register", True):
             lines.append(
                 f"{_name(name, values)}: today unknown (no register of existing points); with "

@@ -84,7 +84,10 @@ class Problem:
     closed
         Indices of the closed sites.
     registered
-        (S,) False for services without a register (before-coverage unknown).
+        (S,) False for services without a register.
+    assumed_at
+        (S,) for each service without a register, the services whose sites are assumed to
+        offer it today (``assume_at``); empty when before-coverage is unknown.
     notes
         Plain-language notes about how the scenario was mapped (e.g. a grant cap that
         cannot bind).
@@ -98,7 +101,12 @@ class Problem:
     today: NDArray[np.bool_]
     closed: NDArray[np.int64]
     registered: NDArray[np.bool_]
+    assumed_at: tuple[tuple[str, ...], ...]
     notes: tuple[str, ...]
+
+    def known_before(self, service: int) -> bool:
+        """True when today's offers of ``service`` are known: a register, or an assumption."""
+        return bool(self.registered[service]) or bool(self.assumed_at[service])
 
 
 def inputs_key(scenario: Scenario) -> str:
@@ -257,6 +265,10 @@ def _offers(loaded: LoadedScenario, inputs: Inputs, names: list[str]) -> NDArray
         for service in services:
             if service in position:
                 today[index[site], position[service]] = True
+    for name, spec in loaded.scenario.services.items():
+        if spec.assume_at:
+            columns = [position[other] for other in spec.assume_at]
+            today[:, position[name]] |= today[:, columns].any(axis=1)
     return today
 
 
@@ -422,6 +434,7 @@ def build_problem(loaded: LoadedScenario, inputs: Inputs) -> Problem:
         seed=solver.seed,
     )
     registered = np.array([scenario.services[name].has_register for name in names])
+    assumed_at = tuple(tuple(scenario.services[name].assume_at) for name in names)
     return Problem(
         inputs=inputs,
         bundle=bundle,
@@ -431,5 +444,6 @@ def build_problem(loaded: LoadedScenario, inputs: Inputs) -> Problem:
         today=today,
         closed=closed,
         registered=registered,
+        assumed_at=assumed_at,
         notes=tuple(notes),
     )

@@ -163,7 +163,7 @@ def demand_table(
         frame[group] = values
     for s, service in enumerate(problem.bundle.catalogue.names):
         for state, pair in (("before", before), ("after", after)):
-            known = pair is not None and (state == "after" or problem.registered[s])
+            known = pair is not None and (state == "after" or problem.known_before(s))
             if not known:
                 frame[f"{service}_{state}_{unit}"] = np.nan
                 frame[f"{service}_{state}_band"] = None
@@ -200,7 +200,7 @@ def _coverage(
     weights = bundle.instance.demand.weights
     for s, service in enumerate(bundle.catalogue):
         threshold = service.threshold / scale
-        known_before = scaled_before[:, s] if problem.registered[s] else None
+        known_before = scaled_before[:, s] if problem.known_before(s) else None
         known_after = None if scaled_after is None else scaled_after[:, s]
         row = service_coverage(
             bundle.populations[s], threshold, edges, labels, known_before, known_after
@@ -210,6 +210,7 @@ def _coverage(
             threshold=threshold,
             unit=unit,
             register=bool(problem.registered[s]),
+            assumed_at=list(problem.assumed_at[s]),
         )
         services[service.name] = row
         per_label = coverage_by_label(
@@ -264,7 +265,7 @@ def _closures(problem: Problem, before: NDArray[np.float64]) -> dict[str, Any] |
             }
         )
     for s, service in enumerate(bundle.catalogue):
-        if not problem.registered[s]:
+        if not problem.known_before(s):
             out["services"][service.name] = None
             continue
         people = bundle.populations[s]

@@ -155,6 +155,10 @@ class ServiceSpec(_Strict):
     has_register: bool = Field(default=True, alias="register")
     """``register: false`` when no register of existing points exists (cash in Sweden):
     before-coverage is then unknown, not zero."""
+    assume_at: list[Text] = []
+    """With ``register: false``: assume the service is offered today at every site that offers
+    any of these services (e.g. cash at grocery tills). Before-coverage is then an estimate,
+    labelled as assumed in every output, and the plan counts those sites as existing offers."""
     one_off_cost: NonNegative | None = None
     annual_cost: NonNegative | None = None
     """Cost of hosting the service at a site (default: costs.module)."""
@@ -332,6 +336,16 @@ def cross_check(scenario: Scenario) -> list[tuple[KeyPath, str]]:
             )
         elif getattr(spec, unit_key) is None:
             problems.append((("services", name), f"missing required key {unit_key!r}"))
+        for k, other in enumerate(spec.assume_at):
+            where: KeyPath = ("services", name, "assume_at", k)
+            if spec.has_register:
+                problems.append((where, "assume_at is for services with register: false"))
+            elif other == name or other not in scenario.services:
+                problems.append(
+                    (where, f"expected another service of this scenario {names}, got {other!r}")
+                )
+            elif not scenario.services[other].has_register:
+                problems.append((where, f"{other!r} has no register either: nothing to assume"))
         for key, group in (
             ("population", spec.population),
             *((k, k) for k in spec.extra_population),
