@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import sys
 from collections.abc import Iterator, Mapping
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from optiserv.cli.errors import one_line
 from optiserv.formulations.registry import MODELS
+from optiserv.reports.record import json_ready
 
 if TYPE_CHECKING:
     from optiserv.data import Instance
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 __all__ = [
     "REQUIRED_JSON_KEYS",
     "infeasible_summary",
-    "json_ready",
     "print_solution_table",
     "solution_summary",
     "stdout_diverted",
@@ -35,21 +34,6 @@ REQUIRED_JSON_KEYS = (
     "total_weight",
 )
 """Keys every ``optiserv solve --json`` object has (null when a value does not exist)."""
-
-
-def json_ready(value: Any) -> Any:
-    """Plain JSON values: numpy to Python, tuples to lists, non-finite floats to null."""
-    if isinstance(value, Mapping):
-        return {str(key): json_ready(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [json_ready(item) for item in value]
-    if hasattr(value, "tolist") and callable(value.tolist):  # numpy arrays and scalars
-        return json_ready(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
 
 
 def solution_summary(solution: Solution) -> dict[str, Any]:
