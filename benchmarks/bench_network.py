@@ -279,7 +279,7 @@ def main() -> None:
     parser.add_argument("--cutoff", type=float, default=30_000.0, help="metres")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scipy-sites", type=int, default=250)
-    parser.add_argument("--networkx-sites", type=int, default=50)
+    parser.add_argument("--networkx-sites", type=int, default=100)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--quick", action="store_true", help="a small run for a smoke test")
     args = parser.parse_args()

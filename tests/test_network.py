@@ -16,6 +16,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from optiserv.data import Instance
 from optiserv.exceptions import DataError, ParameterError
@@ -26,6 +27,7 @@ from optiserv.geometry.network import (
     RoadNetwork,
     RoadOptions,
     SnapOptions,
+    _kernels,
     file_network_costs,
     network_costs,
     read_edge_table,
@@ -37,6 +39,10 @@ from optiserv.geometry.network import (
     write_cost_table,
 )
 from optiserv.geometry.network import tables as network_tables
+from optiserv.geometry.network._buckets import bucket_costs_from_sources
+from optiserv.geometry.network._kernels import csr_from_pairs
+from optiserv.geometry.network.costs import _bucket_ring
+from optiserv.geometry.network.ordering import hilbert_index, locality_order
 from optiserv.geometry.network.roads import (
     BACKWARD,
     BOTH,
@@ -333,6 +339,111 @@ def test_engines_agree_bit_for_bit(kotka: RoadNetwork) -> None:
     np.testing.assert_array_equal(numba.data, scipy.data)
     single = network_costs(kotka, demand, sites, cutoff=300.0, measure="time", workers=1)
     np.testing.assert_array_equal(single.costs.data, numba.data)
+
+
+def test_hilbert_order_visits_every_cell_once_through_neighbours() -> None:
+    bits = 4
+    cells = np.array(list(itertools.product(range(1 << bits), repeat=2)), dtype=np.float64)
+    index = hilbert_index(cells, bits=bits)
+    assert sorted(index.tolist()) == list(range(4**bits))
+    path = cells[np.argsort(index)]
+    assert np.abs(np.diff(path, axis=0)).sum(axis=1).tolist() == [1.0] * (4**bits - 1)
+    assert locality_order(cells).tolist() == np.argsort(index, kind="stable").tolist()
+    assert hilbert_index(np.zeros((0, 2))).shape == (0,)
+
+
+def test_renumbered_network_has_the_same_arcs_and_costs(kotka: RoadNetwork) -> None:
+    renumbered, new_index = kotka.in_locality_order()
+    assert kotka.in_locality_order()[0] is renumbered  # kept
+    np.testing.assert_array_equal(renumbered.coordinates[new_index], kotka.coordinates)
+    assert sorted(new_index.tolist()) == list(range(kotka.n_nodes))
+
+    def arcs(network: RoadNetwork, relabel: np.ndarray) -> list[tuple[int, int, float, float]]:
+        tails, heads = relabel[network.tails()], relabel[network.heads]
+        columns = (tails, heads, network.length, network.time)
+        return sorted(zip(*(column.tolist() for column in columns), strict=True))
+
+    inverse = np.argsort(new_index)
+    assert arcs(renumbered, inverse) == arcs(kotka, np.arange(kotka.n_nodes))
+    demand, sites = random_points(kotka, 150, seed=8), random_points(kotka, 20, seed=9)
+    for measure in ("distance", "time"):
+        cutoff = 2_500.0 if measure == "distance" else 250.0
+        original = network_costs(kotka, demand, sites, cutoff=cutoff, measure=measure)  # type: ignore[arg-type]
+        moved = network_costs(renumbered, demand, sites, cutoff=cutoff, measure=measure)  # type: ignore[arg-type]
+        np.testing.assert_array_equal(original.costs.dense(), moved.costs.dense())
+
+
+def test_costs_do_not_depend_on_site_order_or_threads() -> None:
+    network = rural_grid_network(60, seed=5)
+    demand, sites = random_points(network, 3_000, seed=1), random_points(network, 300, seed=2)
+    reference = network_costs(network, demand, sites, cutoff=900.0, measure="time", workers=1)
+    assert reference.costs.nnz > 10_000
+    shuffle = np.random.default_rng(3).permutation(sites.shape[0])
+    shuffled = network_costs(network, demand, sites[shuffle], cutoff=900.0, measure="time")
+    np.testing.assert_array_equal(shuffled.costs.dense(), reference.costs.dense()[:, shuffle])
+    threaded = network_costs(network, demand, sites, cutoff=900.0, measure="time", workers=3)
+    for name in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(threaded.costs, name), getattr(reference.costs, name))
+
+
+@pytest.mark.parametrize("width", [0.05, 1.0, 7.0, 1_000.0])
+def test_bucket_queue_gives_the_heap_costs_bit_for_bit(width: float) -> None:
+    """Zero and tiny arcs, and widths far above the arc weights, force rescans in a bucket."""
+    rng = np.random.default_rng(11)
+    n_nodes, n_arcs = 300, 1_500
+    tails, heads = rng.integers(0, n_nodes, n_arcs), rng.integers(0, n_nodes, n_arcs)
+    weights = np.round(rng.exponential(3.0, n_arcs), 3) * (rng.random(n_arcs) > 0.1)
+    network = RoadNetwork.from_arcs(rng.random((n_nodes, 2)), tails, heads, weights, weights)
+    n_points, n_sources = 400, 40
+    point_nodes = rng.integers(0, n_nodes, n_points)
+    point_start, point_ids = _kernels.stable_group(point_nodes, n_nodes)
+    point_offsets = rng.random(n_points)[point_ids]
+    sources = rng.integers(0, n_nodes, n_sources)
+    source_offsets = rng.random(n_sources)
+    limits = np.where(rng.random(n_sources) < 0.1, -1.0, 4.0 + 8.0 * rng.random(n_sources))
+    arrays = (network.indptr, network.heads, network.length, sources, source_offsets, limits)
+    points = (point_start, point_ids, point_offsets, 9.0)
+    heap = _kernels.costs_from_sources(*arrays, *points)
+    assert heap[0].size > 1_000
+
+    def pairs(found: tuple[np.ndarray, ...]) -> dict[tuple[int, int], float]:
+        return {(p, k): c for p, k, c in zip(*(a.tolist() for a in found), strict=True)}
+
+    n_buckets = int(min(network.length.max(), limits.max()) / width) + 4
+    for pool in (network.n_arcs + 1, 2):  # 2: the entry pool must grow
+        buckets = bucket_costs_from_sources(*arrays, *points, width, n_buckets, pool)
+        assert pairs(buckets) == pairs(heap)
+        assert np.all(np.diff(buckets[1]) >= 0)  # grouped by source, in source order
+
+
+def test_finite_cutoff_buckets_and_infinite_cutoff_heap_agree(kotka: RoadNetwork) -> None:
+    demand, sites = random_points(kotka, 200, seed=12), random_points(kotka, 15, seed=13)
+    weights = kotka.reversed().in_locality_order()[0].time
+    assert _bucket_ring(weights, 300.0) is not None  # the bucket kernel runs below
+    bucketed = network_costs(kotka, demand, sites, cutoff=300.0, measure="time")
+    everything = network_costs(kotka, demand, sites, cutoff=math.inf, measure="time")
+    np.testing.assert_array_equal(bucketed.costs.dense(), everything.costs.within(300.0).dense())
+    assert _bucket_ring(weights, math.inf) is None
+    assert _bucket_ring(np.zeros(4), 300.0) is None
+    assert _bucket_ring(weights, 1e12) is None  # too many buckets per search: the heap
+    width, n_buckets = _bucket_ring(np.array([0.0, 2.0, 3.0, 50.0]), 20.0)  # type: ignore[misc]
+    assert width > 0 and n_buckets * width > 20.0
+
+
+def test_csr_from_pairs_matches_scipy_in_any_order() -> None:
+    rng = np.random.default_rng(6)
+    n_rows, n_columns = 40, 25
+    flat = rng.choice(n_rows * n_columns, 300, replace=False)
+    rows, columns = (flat // n_columns).astype(np.int32), (flat % n_columns).astype(np.int32)
+    values = rng.random(flat.size)
+    indptr, indices, data = csr_from_pairs(rows, columns, values, n_rows, n_columns)
+    expected = sp.coo_matrix((values, (rows, columns)), shape=(n_rows, n_columns)).tocsr()
+    expected.sort_indices()
+    np.testing.assert_array_equal(indptr, expected.indptr)
+    np.testing.assert_array_equal(indices, expected.indices)
+    np.testing.assert_array_equal(data, expected.data)
+    empty = csr_from_pairs(rows[:0], columns[:0], values[:0], 3, 2)
+    assert empty[0].tolist() == [0, 0, 0, 0] and empty[1].size == empty[2].size == 0
 
 
 def test_grid_costs_are_manhattan_distances() -> None:

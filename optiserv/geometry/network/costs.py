@@ -26,11 +26,16 @@ means unreachable.
 
 Engines
 -------
-``numba`` (the default): a binary-heap Dijkstra kernel that stops at the cutoff, touches only
-the nodes it reaches, and writes pairs straight into compact arrays; blocks of sites run on
-a thread pool. ``scipy``: ``scipy.sparse.csgraph.dijkstra`` with ``indices`` and ``limit``
-on blocks of sites; simpler, but it returns a dense block × nodes array per block. Both
-compute bit-for-bit the same costs.
+``numba`` (the default): a shortest-path kernel with a bucket queue (exactly Dijkstra's
+costs, see :mod:`._buckets`; a 4-ary heap for an infinite cutoff) that stops at the cutoff,
+touches only the nodes it reaches, and writes pairs straight into compact arrays; blocks of
+sites run on a thread pool. It searches a copy of the graph whose nodes are numbered along a
+Hilbert curve, and takes the sites in that order, so that consecutive searches find most of
+their nodes and arcs still in the processor's caches (see :mod:`.ordering`); two counting
+sorts then put the pairs in row and site order.
+``scipy``: ``scipy.sparse.csgraph.dijkstra`` with ``indices`` and ``limit`` on blocks of
+sites; simpler, but it returns a dense block × nodes array per block. Both compute
+bit-for-bit the same costs.
 """
 
 from __future__ import annotations
@@ -38,10 +43,11 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -50,7 +56,7 @@ from scipy.sparse.csgraph import dijkstra
 from optiserv.data import CostMatrix, Metric
 from optiserv.exceptions import DataError, ParameterError
 from optiserv.geometry.distance import pairwise, within_radius
-from optiserv.geometry.network import _kernels
+from optiserv.geometry.network import _buckets, _kernels
 from optiserv.geometry.network.cache import cache_key, load_costs, store_costs
 from optiserv.geometry.network.graph import UNITS, Measure, RoadNetwork
 from optiserv.geometry.network.snapping import SnapOptions, Snapped, snap_points
@@ -83,6 +89,10 @@ _LIMIT_SLACK = 1e-9
 _SCIPY_BLOCK_BYTES = 64 * 2**20
 """Largest dense distance block the scipy engine holds at a time."""
 _SITES_PER_BLOCK = 256
+_BUCKET_QUANTILE = 0.05
+"""Bucket width of the numba search: this quantile of the positive arc weights (speed only)."""
+_MOST_BUCKETS = 65_536
+"""Most buckets one search may pass through; beyond it (a huge cutoff) the heap is used."""
 
 
 @dataclass(frozen=True)
@@ -378,28 +388,39 @@ def _search_numba(
     cutoff: float,
     workers: int | None,
 ) -> tuple[NDArray, NDArray, NDArray]:
-    point_start, point_ids = _points_by_node(point_nodes, graph.n_nodes)
-    weights = graph.weights(measure)
+    """Cutoff searches from every source on the graph renumbered along a Hilbert curve.
+
+    The sources are searched in the order of their renumbered nodes, which is their order
+    along the curve, so that consecutive searches reuse cached parts of the graph; the
+    positions returned are the sources' own. Blocks of sources run on a thread pool.
+    """
+    layout, new_index = graph.in_locality_order()
+    sources = new_index[sources]
+    point_start, point_ids = _points_by_node(new_index[point_nodes], layout.n_nodes)
+    grouped_offsets = point_offsets[point_ids]
+    weights = layout.weights(measure)
+    kernel = _choose_kernel(weights, limits, layout.n_arcs + 1)
+    order = np.argsort(sources, kind="stable")
     m = sources.size
     workers = max(1, workers or len(os.sched_getaffinity(0)))
     block = max(1, min(_SITES_PER_BLOCK, math.ceil(m / (4 * workers))))
     starts = list(range(0, m, block))
 
     def run(start: int) -> tuple[NDArray, NDArray, NDArray]:
-        stop = min(start + block, m)
-        found, local, values = _kernels.costs_from_sources(
-            graph.indptr,
-            graph.heads,
+        chosen = order[start : start + block]
+        found, local, values = kernel(
+            layout.indptr,
+            layout.heads,
             weights,
-            sources[start:stop],
-            source_offsets[start:stop],
-            limits[start:stop],
+            sources[chosen],
+            source_offsets[chosen],
+            limits[chosen],
             point_start,
             point_ids,
-            point_offsets,
+            grouped_offsets,
             cutoff,
         )
-        return found, local.astype(np.int32) + np.int32(start), values
+        return found, chosen[local].astype(np.int32), values
 
     if workers == 1 or len(starts) == 1:
         parts = [run(start) for start in starts]
@@ -407,6 +428,42 @@ def _search_numba(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             parts = list(pool.map(run, starts))
     return _concatenate(parts)
+
+
+def _choose_kernel(
+    weights: NDArray[np.float64], limits: NDArray[np.float64], pool: int
+) -> Callable[..., tuple[NDArray, NDArray, NDArray]]:
+    """The bucket-queue kernel with its ring when :func:`_bucket_ring` allows one, else the heap."""
+    ring = _bucket_ring(weights, float(limits.max()) if limits.size else 0.0)
+    if ring is None:
+        return cast(Callable[..., tuple[NDArray, NDArray, NDArray]], _kernels.costs_from_sources)
+    width, n_buckets = ring
+    bucketed = cast(
+        Callable[..., tuple[NDArray, NDArray, NDArray]], _buckets.bucket_costs_from_sources
+    )
+
+    def kernel(*arrays: NDArray | float) -> tuple[NDArray, NDArray, NDArray]:
+        return bucketed(*arrays, width, n_buckets, pool)
+
+    return kernel
+
+
+def _bucket_ring(weights: NDArray[np.float64], largest_limit: float) -> tuple[float, int] | None:
+    """Bucket width and ring size for :func:`._buckets.bucket_costs_from_sources`, or ``None``.
+
+    The width is the ``_BUCKET_QUANTILE`` quantile of the positive weights (it changes speed
+    only); the ring spans the longest arc a search can use (no longer than the limit) plus a
+    margin for rounding. ``None`` (search with the heap instead) when the limit is infinite,
+    no weight is positive, or a search would pass more than ``_MOST_BUCKETS`` buckets.
+    """
+    positive = weights[weights > 0]
+    if not (positive.size and math.isfinite(largest_limit)):
+        return None
+    width = float(np.quantile(positive, _BUCKET_QUANTILE))
+    if largest_limit / width > _MOST_BUCKETS:
+        return None
+    reach = min(float(weights.max()), max(largest_limit, 0.0))
+    return width, int(reach / width) + 4
 
 
 def _search_scipy(
@@ -444,12 +501,9 @@ def _concatenate(parts: list[tuple[NDArray, NDArray, NDArray]]) -> tuple[NDArray
 def _assemble(
     rows: NDArray, columns: NDArray, values: NDArray, shape: tuple[int, int], unit: str
 ) -> CostMatrix:
-    """A CostMatrix from pairs grouped by column in increasing order (as the searches emit).
-
-    A stable sort by row keeps columns increasing within each row; every pair appears once.
-    """
-    indptr, order = _kernels.stable_group(rows.astype(np.int64, copy=False), shape[0])
-    return CostMatrix(indptr, columns[order], values[order], shape, unit)
+    """A CostMatrix from unique (row, column, value) pairs in any order (see ``csr_from_pairs``)."""
+    indptr, indices, data = _kernels.csr_from_pairs(rows, columns, values, shape[0], shape[1])
+    return CostMatrix(indptr, indices, data, shape, unit)
 
 
 def _network_report(

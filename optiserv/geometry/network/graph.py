@@ -24,6 +24,7 @@ from optiserv.data import Metric
 from optiserv.exceptions import DataError
 from optiserv.geometry.distance import EARTH_RADIUS
 from optiserv.geometry.network._kernels import stable_group
+from optiserv.geometry.network.ordering import locality_order
 from optiserv.geometry.network.roads import BACKWARD, BOTH, FORWARD
 
 __all__ = ["Measure", "RoadNetwork", "great_circle_metres", "network_from_segments"]
@@ -246,6 +247,38 @@ class RoadNetwork:
         )
         object.__setattr__(self, "_reversed", reversed_network)
         return reversed_network
+
+    def in_locality_order(self) -> tuple[RoadNetwork, NDArray[np.int64]]:
+        """The same network with its nodes renumbered along a Hilbert curve, for fast searches.
+
+        Returns the renumbered network and ``new_index`` (n_nodes,): old node v is node
+        ``new_index[v]`` of the renumbered one. Arcs, lengths and times are unchanged, so
+        every shortest-path cost is too; only the memory layout differs (see
+        :mod:`.ordering`). Computed once and kept.
+        """
+        cached = self.__dict__.get("_locality")
+        if cached is not None:
+            return cached
+        order = locality_order(self.coordinates)
+        new_index = np.empty(self.n_nodes, dtype=np.int64)
+        new_index[order] = np.arange(self.n_nodes, dtype=np.int64)
+        new_index.flags.writeable = False
+        renumbered = RoadNetwork.from_arcs(
+            self.coordinates[order],
+            new_index[self.tails()],
+            new_index[self.heads],
+            self.length,
+            self.time,
+            metric=self.metric,
+            crs=self.crs,
+            node_ids=None if self.node_ids is None else self.node_ids[order],
+            source=self.source,
+            fingerprint=hashlib.sha256(f"hilbert:{self.fingerprint}".encode()).hexdigest(),
+            details=self.details,
+        )
+        cached = (renumbered, new_index)
+        object.__setattr__(self, "_locality", cached)
+        return cached
 
     def components(self) -> tuple[int, NDArray[np.int32]]:
         """Weakly connected components: (count, label per node).
