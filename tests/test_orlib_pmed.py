@@ -125,3 +125,25 @@ def test_shared_pmed_files() -> None:
     assert np.isfinite(dense).all()
     np.testing.assert_array_equal(dense, dense.T)
     assert np.all(np.diag(dense) == 0.0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("number", [6, 16, 17, 18, 22, 25, 26, 31])
+def test_pmed_proven_optimal_by_tree_or_mip(number: int) -> None:
+    """Instances closed by the Lagrangian tree (small p) and by the MIP (large p)."""
+    from optiserv.formulations.p_median import PMedian
+    from optiserv.solvers import Status
+
+    folder = pmed_folder()
+    if folder is None:
+        pytest.skip("shared OR-Library pmed files (../shared/benchmarks/orlib_pmed) not present")
+    optimum = read_pmed_optima(folder / "pmedopt.txt")[f"pmed{number}"]
+    problem = read_pmed(folder / f"pmed{number}.txt")
+    solution = PMedian(p=problem.p).solve(problem.instance)
+    assert solution.status is Status.OPTIMAL
+    assert solution.objective == pytest.approx(optimum, abs=1e-6)
+    assert solution.bound == pytest.approx(optimum, abs=1e-6)
+    costs = problem.instance.costs
+    assert costs is not None
+    dense = costs.dense()[:, solution.open_sites]
+    assert dense.min(axis=1).sum() == pytest.approx(optimum, abs=1e-6)

@@ -22,6 +22,7 @@ from optiserv.formulations.p_median import (
     reduce_by_bound,
 )
 from optiserv.heuristics.p_median import greedy_interchange, lagrangian_bound, probe_sites
+from optiserv.heuristics.p_median_tree import lagrangian_branch_and_bound
 from optiserv.lp import LinearProgram
 from optiserv.solvers import SolveOptions, SolverResult, Status, get_backend
 from optiserv.testing import assert_solution_feasible, brute_force_optimum
@@ -88,6 +89,23 @@ def test_matches_brute_force(seed: int, formulation: str, lagrangian: bool) -> N
         assert_solution_feasible(solution, instance, model)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_tree_search_matches_brute_force(seed: int) -> None:
+    instance = random_instance(
+        seed + 80, n=20, m=10, fixed=seed % 2, forbidden=int(seed % 3 == 0),
+        integer_weights=seed < 3,
+    )
+    for p in (2, 3, 5):
+        model = PMedian(p=p, search="tree")
+        solution = model.solve(instance)
+        best, _ = brute_force_optimum(instance, model)
+        assert solution.status is Status.OPTIMAL
+        assert solution.objective == pytest.approx(best, rel=1e-9)
+        assert solution.open_sites.size == p
+        assert solution.objective - 1e-6 <= solution.bound <= solution.objective + 1e-6
+        assert_solution_feasible(solution, instance, model)
+
+
 def test_objective_is_total_weighted_cost_not_mean() -> None:
     instance = random_instance(7, n=20, m=6)
     solution = PMedian(p=2).solve(instance)
@@ -99,7 +117,7 @@ def test_objective_is_total_weighted_cost_not_mean() -> None:
 def test_mip_path_with_lagrangian_reduction(formulation: str) -> None:
     # an instance whose Lagrangian bound stays below the optimum, so the reduced MIP is solved
     instance = random_instance(1, n=14, m=12, integer_weights=False)
-    model = PMedian(p=2, formulation=formulation)  # type: ignore[arg-type]
+    model = PMedian(p=2, formulation=formulation, search="mip")  # type: ignore[arg-type]
     solution = model.solve(instance)
     assert "solve" in solution.timings
     assert solution.details["lagrangian_bound"] < solution.objective
@@ -107,6 +125,84 @@ def test_mip_path_with_lagrangian_reduction(formulation: str) -> None:
     assert solution.status is Status.OPTIMAL
     assert solution.objective == pytest.approx(best, rel=1e-9)
     assert_solution_feasible(solution, instance, model)
+
+
+def test_tree_path_closes_the_lagrangian_gap() -> None:
+    # the same instance: the Lagrangian branch and bound closes the gap, no MIP
+    instance = random_instance(1, n=14, m=12, integer_weights=False)
+    model = PMedian(p=2, search="tree")
+    solution = model.solve(instance)
+    assert "solve" not in solution.timings and "tree" in solution.timings
+    assert solution.details["tree_nodes"] >= 1
+    assert solution.details["lagrangian_bound"] < solution.objective
+    best, _ = brute_force_optimum(instance, model)
+    assert solution.status is Status.OPTIMAL
+    assert solution.objective == pytest.approx(best, rel=1e-9)
+    assert solution.bound == pytest.approx(solution.objective, rel=1e-9)
+    assert_solution_feasible(solution, instance, model)
+
+
+def integer_cost_instance(seed: int, n: int, m: int) -> Instance:
+    """Integer weights and integer costs, one fixed and one forbidden site (ties are common)."""
+    rng = np.random.default_rng(seed)
+    status = np.zeros(m, dtype=int)
+    status[rng.permutation(m)[:2]] = [1, 2]
+    return Instance.from_arrays(
+        np.zeros((n, 2)), np.zeros((m, 2)), weights=rng.integers(0, 6, n),
+        costs=rng.integers(1, 30, (n, m)).astype(float), site_status=status,
+    )
+
+
+@pytest.mark.parametrize("integral", [True, False], ids=["integral", "real"])
+@pytest.mark.parametrize("seed", range(6))
+def test_tree_from_a_poor_incumbent_finds_the_optimum(seed: int, integral: bool) -> None:
+    """The tree alone, from unreduced pairs, zero multipliers and an arbitrary plan."""
+    instance = (
+        integer_cost_instance(seed, 24, 11) if integral
+        else random_instance(seed + 60, n=24, m=11, fixed=seed % 2, forbidden=int(seed % 3 == 0),
+                             integer_weights=False)
+    )
+    for p in (2, 3, 5):
+        model = PMedian(p=p)
+        best, _ = brute_force_optimum(instance, model)
+        data = prepare_p_median(instance, p)
+        weight = instance.weight()
+        fixed, allowed = data.site_lower > 0, data.site_upper > 0
+        incumbent = np.union1d(np.flatnonzero(fixed), np.flatnonzero(allowed & ~fixed)[: p])[:p]
+        incumbent = np.union1d(np.flatnonzero(fixed), np.setdiff1d(incumbent, np.flatnonzero(
+            fixed))[: p - int(fixed.sum())])
+        result = lagrangian_branch_and_bound(
+            data.costs, weight, p, start=data.start, site=data.site,
+            cost=weight[data.demand] * data.distance, fixed=fixed, allowed=allowed,
+            multipliers=np.zeros(instance.n_demand), incumbent=incumbent,
+            incumbent_cost=total_cost(instance, incumbent), integral=integral,
+        )
+        assert result.complete
+        assert result.objective == pytest.approx(best, rel=1e-9)
+        assert result.objective == pytest.approx(total_cost(instance, result.open_sites))
+        assert result.open_sites.size == p and fixed[result.open_sites].sum() == fixed.sum()
+        assert allowed[result.open_sites].all()
+        assert result.bound <= result.objective + 1e-9
+        assert result.bound >= result.objective - max(1e-6, 1e-9 * result.objective)
+
+
+def test_tree_out_of_time_reports_a_valid_bound() -> None:
+    instance = random_instance(3, n=30, m=12, integer_weights=False)
+    p = 3
+    data = prepare_p_median(instance, p)
+    weight = instance.weight()
+    plan = greedy_interchange(data.costs, weight, p)
+    result = lagrangian_branch_and_bound(
+        data.costs, weight, p, start=data.start, site=data.site,
+        cost=weight[data.demand] * data.distance, fixed=data.site_lower > 0,
+        allowed=data.site_upper > 0, multipliers=np.zeros(instance.n_demand),
+        incumbent=plan.open_sites, incumbent_cost=plan.objective, integral=False,
+        time_limit=0.0,
+    )
+    best, _ = brute_force_optimum(instance, PMedian(p=p))
+    assert not result.complete
+    assert result.bound <= best + 1e-9
+    assert result.objective == pytest.approx(plan.objective)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -330,6 +426,8 @@ def test_bad_parameters_raise() -> None:
         PMedian(p=0).solve(instance)
     with pytest.raises(ParameterError, match="formulation"):
         PMedian(p=2, formulation="nearest").solve(instance)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match="search"):
+        PMedian(p=2, search="breadth").solve(instance)  # type: ignore[arg-type]
     fixed = random_instance(0, n=10, m=5, fixed=3)
     with pytest.raises(ParameterError, match="fixed open"):
         PMedian(p=2).solve(fixed)

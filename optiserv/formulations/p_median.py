@@ -34,6 +34,7 @@ from optiserv.heuristics.p_median import (
     lagrangian_bound,
     probe_sites,
 )
+from optiserv.heuristics.p_median_tree import TreeResult, lagrangian_branch_and_bound
 from optiserv.lp import LinearProgram, ModelBuilder
 from optiserv.solution import Solution
 from optiserv.solvers import (
@@ -48,12 +49,16 @@ from optiserv.solvers import (
 __all__ = ["PMedian", "PMedianData", "prepare_p_median", "reduce_by_bound"]
 
 FormulationName = Literal["auto", "radius", "assignment"]
+SearchName = Literal["auto", "tree", "mip"]
 
 # Candidate pairs (demand, site, distance), row offsets and thresholds T_i.
 _Pairs = tuple[
     NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.int64],
     NDArray[np.float64],
 ]
+
+# "auto" search: the MIP when the reduced model has at most this many pairs per demand point.
+_SMALL_MIP_PAIRS_PER_DEMAND = 8
 
 # A warm start must satisfy the program to this absolute tolerance to be handed to a solver.
 _START_TOLERANCE = 1e-7
@@ -86,6 +91,8 @@ class PMedianData:
         The heuristic plan used as the incumbent, once computed.
     lower_bound
         The best proven lower bound on the optimum so far (weight × cost units).
+    multipliers
+        λ_i of the last Lagrangian bound (a warm start for the branch and bound), if any.
     reduction
         Counts of what the reductions removed, for ``Solution.details``.
     """
@@ -102,6 +109,7 @@ class PMedianData:
     plan: PMedianPlan | None = None
     lower_bound: float = -math.inf
     reduction: dict[str, Any] = field(default_factory=dict)
+    multipliers: NDArray[np.float64] | None = None
 
     @property
     def n_pairs(self) -> int:
@@ -299,10 +307,15 @@ class PMedian(Formulation):
     improve the plan. Every reduction keeps all plans at least as good as the incumbent, so
     the optimum is unchanged. (4) If the bound meets the plan's cost (within the requested
     relative gap; with integral w_i d_ij the bound is rounded up), the plan is returned as
-    OPTIMAL without a MIP. (5) Otherwise the MIP is built on the reduced pairs and solved with
-    the plan as warm start; the reported bound is the larger of the solver's and the
-    Lagrangian one. A solver answer whose objective disagrees with its own plan (seen with
-    HiGHS 1.16 and a warm start) is discarded and the MIP solved again without the start.
+    OPTIMAL without a MIP. (5) Otherwise the gap is closed by one of two exact searches
+    (``search``): the Lagrangian branch and bound over the sites
+    (:func:`~optiserv.heuristics.p_median_tree.lagrangian_branch_and_bound`: every node's
+    bound is the Lagrangian dual re-optimised from its parent's multipliers, with the same
+    fixing; with integral w_i d_ij it only looks for plans costing at most U − 1), or the MIP,
+    built on the reduced pairs and solved with the plan as warm start; the reported bound is
+    then the larger of the solver's and the Lagrangian one. A solver answer whose objective
+    disagrees with its own plan (seen with HiGHS 1.16 and a warm start) is discarded and the
+    MIP solved again without the start.
 
     Parameters
     ----------
@@ -313,6 +326,11 @@ class PMedian(Formulation):
     lagrangian
         Run steps (3) and (4). ``False`` solves the MIP on the candidate pairs of step (1)
         with the heuristic plan as warm start (to compare the formulations).
+    search
+        How step (5) closes the gap: ``"tree"`` (Lagrangian branch and bound, no solver),
+        ``"mip"`` (the backend), or ``"auto"``: the MIP when the reduced model has at most 8
+        candidate pairs per demand point (then small for HiGHS, while p may be large and
+        branching on single sites slow), the tree otherwise. The tree never calls the backend.
 
     Notes
     -----
@@ -320,17 +338,24 @@ class PMedian(Formulation):
     than the assignment model on the OR-Library instances (``benchmarks/bench_pmed.py``).
     ``Solution.details`` holds ``p``, ``formulation``, ``candidate_pairs`` (in the MIP),
     ``heuristic_objective``, ``lagrangian_bound``, ``total_cost`` (Σ_i w_i d_ij recomputed
-    from the plan), the reduction counts and the subgradient iterations per stage.
+    from the plan), the reduction counts and the subgradient iterations per stage, and
+    ``tree_nodes`` and ``tree_iterations`` when the tree ran.
     """
 
     name: ClassVar[str] = "pmedian"
 
     def __init__(
-        self, *, p: int, formulation: FormulationName = "auto", lagrangian: bool = True
+        self,
+        *,
+        p: int,
+        formulation: FormulationName = "auto",
+        lagrangian: bool = True,
+        search: SearchName = "auto",
     ) -> None:
         self.p = p
         self.formulation = formulation
         self.lagrangian = lagrangian
+        self.search = search
 
     # ------------------------------------------------------------------ public
     def solve(
@@ -366,6 +391,10 @@ class PMedian(Formulation):
                 return self._plan_solution(
                     instance, prepared, Status.FEASIBLE, message, timer, solver
                 )
+            if self._resolved_search(instance, prepared) == "tree":
+                with timer("tree"):
+                    tree = self._tree(instance, prepared, options, remaining)
+                return self._tree_solution(instance, prepared, tree, timer, solver)
             options = dataclasses.replace(options, time_limit=remaining)
         with timer("build"):
             built = self._build(instance, prepared)
@@ -400,6 +429,81 @@ class PMedian(Formulation):
                 f"{self.name}: formulation must be 'auto', 'radius' or 'assignment', "
                 f"got {self.formulation!r}"
             )
+        if self.search not in ("auto", "tree", "mip"):
+            raise ParameterError(
+                f"{self.name}: search must be 'auto', 'tree' or 'mip', got {self.search!r}"
+            )
+
+    def _resolved_search(self, instance: Instance, prepared: PMedianData) -> str:
+        """``"tree"`` or ``"mip"``; ``"auto"`` picks the MIP only when the reduced model is small.
+
+        Small means at most ``_SMALL_MIP_PAIRS_PER_DEMAND`` candidate pairs per demand point
+        after the reductions: HiGHS then solves the radius model in well under a second, also
+        when p is large, where branching on single sites needs many nodes.
+        """
+        if self.search == "mip" or not self.lagrangian:
+            return "mip"
+        if self.search == "tree":
+            return "tree"
+        small = prepared.n_pairs <= _SMALL_MIP_PAIRS_PER_DEMAND * instance.n_demand
+        return "mip" if small else "tree"
+
+    def _tree(
+        self, instance: Instance, prepared: PMedianData, options: SolveOptions, remaining: float
+    ) -> TreeResult:
+        """The Lagrangian branch and bound from the reduced pairs and the last multipliers."""
+        plan = prepared.plan
+        assert plan is not None and prepared.multipliers is not None
+        weight = instance.weight()
+        cost = weight[prepared.demand] * prepared.distance
+        return lagrangian_branch_and_bound(
+            prepared.costs, weight, int(self.p),
+            start=prepared.start, site=prepared.site, cost=cost,
+            fixed=prepared.site_lower > 0, allowed=prepared.site_upper > 0,
+            multipliers=prepared.multipliers, incumbent=plan.open_sites,
+            incumbent_cost=plan.objective, integral=bool(np.all(cost == np.round(cost))),
+            relative_gap=options.relative_gap, time_limit=remaining,
+        )
+
+    def _tree_solution(
+        self,
+        instance: Instance,
+        prepared: PMedianData,
+        result: TreeResult,
+        timer: PhaseTimer,
+        solver: Backend,
+    ) -> Solution:
+        """The tree's plan: OPTIMAL when the tree was searched to the end, else with a gap."""
+        plan = prepared.plan
+        assert plan is not None
+        if result.objective < plan.objective:
+            plan = PMedianPlan(result.open_sites, result.objective, True, plan.swaps)
+        reduction = {**prepared.reduction, "tree_nodes": result.nodes,
+                     "tree_iterations": result.iterations}
+        prepared = replace(prepared, plan=plan, reduction=reduction)
+        if result.complete:
+            message = (
+                f"optimal: Lagrangian branch and bound searched {result.nodes} nodes; no MIP "
+                "needed"
+            )
+            status = Status.OPTIMAL
+        else:
+            gap = relative_gap(plan.objective, max(result.bound, prepared.lower_bound))
+            message = (
+                f"time limit reached in the Lagrangian branch and bound after {result.nodes} "
+                f"nodes; gap {gap:.3%}"
+            )
+            status = Status.FEASIBLE
+        solution = self._plan_solution(
+            instance, prepared, status, message, timer, solver, result.bound
+        )
+        if status is Status.OPTIMAL:
+            # the tree proves no plan is cheaper than the limit (see p_median_tree)
+            bound = max(solution.bound, result.bound)
+            solution = replace(
+                solution, bound=bound, gap=relative_gap(solution.objective, bound)
+            )
+        return solution
 
     def _resolved_formulation(self) -> str:
         return "assignment" if self.formulation == "assignment" else "radius"
@@ -485,6 +589,7 @@ class PMedian(Formulation):
             plan=plan,
             lower_bound=max(lower_bound, prepared.lower_bound),
             reduction={**data.reduction, **details},
+            multipliers=None if bound is None else bound.multipliers,
         )
 
     def _lagrangian_plan(
