@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -37,7 +38,7 @@ __all__ = ["BundleArrays", "HeuristicResult", "run_bundle_heuristic"]
 
 HeuristicObjective = Literal["coverage", "cost", "lexicographic"]
 
-_WINDOW = 64
+_WINDOW = 8
 """Swap attempts per kernel call between wall-clock checks."""
 
 
@@ -226,10 +227,16 @@ def run_bundle_heuristic(
     *,
     time_limit: float = math.inf,
     local_search: bool = True,
+    on_greedy: Callable[[NDArray[np.bool_], NDArray[np.bool_]], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> HeuristicResult:
     """Greedy construction and swap/drop local search within ``time_limit`` seconds.
 
-    The greedy and one drop pass always run; swaps stop at the time limit.
+    The greedy and one drop pass always run; swaps stop at the time limit. ``on_greedy``, if
+    given, is called with copies of (module on, site open) of the greedy's feasible plan before
+    the local search starts (e.g. to start a bound that needs a plan's value); ``stop``, if
+    given, ends the swaps early when it returns True (e.g. once a bound proves the plan good
+    enough).
     """
     started = time.perf_counter()
     problem = arrays.problem()
@@ -285,8 +292,13 @@ def run_bundle_heuristic(
         )
     if not cost_objective:
         moves += kernels.greedy_coverage(problem, state, log, log_size, n_units)
+    if on_greedy is not None:
+        n_modules = arrays.module_site.size
+        on_greedy(state.on[:n_modules].copy(), state.on[n_modules:].copy())
     if local_search:
-        swaps += _swap_until_stuck(problem, state, 1 if cost_objective else 0, started, time_limit)
+        swaps += _swap_until_stuck(
+            problem, state, 1 if cost_objective else 0, started, time_limit, stop
+        )
     kind, index, _, saving = kernels.removable_groups(problem, state)
     order = np.argsort(-saving, kind="stable")
     drops = kernels.drop_redundant(problem, state, kind[order], index[order], not cost_objective)
@@ -301,10 +313,16 @@ def _swap_until_stuck(
     mode: int,
     started: float,
     time_limit: float,
+    stop: Callable[[], bool] | None = None,
 ) -> int:
-    """Accepted swaps of :func:`kernels.swap_pass` in ``mode`` until a pass finds none."""
+    """Accepted swaps of :func:`kernels.swap_pass` in ``mode`` until a pass finds none, the
+    time is up or ``stop()`` is True."""
+
+    def over() -> bool:
+        return time.perf_counter() - started >= time_limit or (stop is not None and stop())
+
     swaps = 0
-    while time.perf_counter() - started < time_limit:
+    while not over():
         kind, index, loss, saving = kernels.removable_groups(problem, state)
         if kind.size == 0:
             break
@@ -318,7 +336,7 @@ def _swap_until_stuck(
         accepted = -1
         for start in range(0, kind.size, _WINDOW):
             accepted = kernels.swap_pass(problem, state, kind, index, start, start + _WINDOW, mode)
-            if accepted >= 0 or time.perf_counter() - started >= time_limit:
+            if accepted >= 0 or over():
                 break
         if accepted < 0:
             break

@@ -4,7 +4,9 @@ The public class validates its parameters against a :class:`BundleInstance` once
 (:meth:`ServiceBundle.resolve`), prepares the coverage per service with exact reductions
 (:func:`~optiserv.formulations.bundle.prepare.prepare_bundle`), then solves either exactly (one
 MIP on HiGHS or CBC, or two for the lexicographic objective) or with the heuristic, whose plan
-is paired with the LP-relaxation bound so the gap is always reported.
+is paired with a proven bound so the gap is always reported: the Lagrangian bound of
+:mod:`.bound` (refined by the LP relaxation only while the gap is above the requested one and
+time is left).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
@@ -25,6 +27,7 @@ from optiserv.data import SiteStatus
 from optiserv.data.services import BundleInstance, BundlePlan, BundleRule
 from optiserv.exceptions import DataError, ParameterError, format_examples
 from optiserv.formulations.bundle.arrays import heuristic_arrays
+from optiserv.formulations.bundle.bound import PackedBound, bound_problem, proven_bound
 from optiserv.formulations.bundle.build import (
     BuiltBundle,
     Resolved,
@@ -37,7 +40,8 @@ from optiserv.formulations.bundle.build import (
 )
 from optiserv.formulations.bundle.prepare import PreparedBundle, prepare_bundle
 from optiserv.formulations.bundle.solution import BundleSolution
-from optiserv.heuristics.bundle import run_bundle_heuristic
+from optiserv.heuristics.bundle import BundleArrays, run_bundle_heuristic
+from optiserv.heuristics.bundle_bound import BoundResult
 from optiserv.solvers import (
     Backend,
     HighsBackend,
@@ -53,6 +57,10 @@ __all__ = ["BundleObjective", "ServiceBundle"]
 BundleObjective = Literal["coverage", "cost", "lexicographic"]
 _OBJECTIVES = ("coverage", "cost", "lexicographic")
 _FEASIBILITY = 1e-6
+_RESERVE = 0.1
+"""Share of the time limit kept for building the solution after the bound."""
+_LP_SECONDS = 1.0
+"""The LP relaxation refines a Lagrangian bound only when at least this many seconds are left."""
 
 
 class ServiceBundle:
@@ -96,7 +104,8 @@ class ServiceBundle:
     planning_years
         Years of annual cost in the cost objective (undiscounted).
     method
-        ``"exact"`` (MIP) or ``"heuristic"`` (greedy + local search, with the LP bound).
+        ``"exact"`` (MIP) or ``"heuristic"`` (greedy + local search, with the Lagrangian
+        bound; ``details["bound_source"]`` says which bound was reported).
     warm_start
         Give the MIP the heuristic's plan as a start.
     """
@@ -427,6 +436,115 @@ class ServiceBundle:
         with context.timer("build"):
             built = build_program(bundle, prepared, resolved, first)
             arrays = heuristic_arrays(bundle, prepared, resolved, objective)
+            packed = bound_problem(bundle, prepared, resolved, arrays, first)
+        if packed is None:
+            return self._solve_heuristic_with_lp(context, built, arrays)
+        # The Lagrangian bound runs in a second thread (its kernels release the GIL) from the
+        # moment the greedy has a plan, steered by the best plan's value so far.
+        started = time.perf_counter()
+        limit = context.options.time_limit
+        reserve = _RESERVE * limit if math.isfinite(limit) else 0.0
+        best_value = [math.nan]
+        searches: list[Future[tuple[float, BoundResult]]] = []
+
+        def start_bound(module_on: NDArray[np.bool_], site_on: NDArray[np.bool_]) -> None:
+            greedy = vector_from_units(
+                bundle, prepared, built, module_on, site_on, resolved.site_kind
+            )
+            best_value[0] = built.program.value(greedy)
+            searches.append(
+                pool.submit(
+                    proven_bound,
+                    packed,
+                    lambda: best_value[0],
+                    time_limit=max(0.0, context.left() - reserve),
+                    tolerance=context.options.relative_gap,
+                )
+            )
+
+        def proven_enough() -> bool:
+            # the swaps may stop once the bound proves the plan within the requested gap
+            if not searches or not searches[0].done() or searches[0].exception() is not None:
+                return False
+            bound = searches[0].result()[0]
+            return relative_gap(best_value[0], bound) <= context.options.relative_gap
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            found = run_bundle_heuristic(
+                arrays,
+                time_limit=max(0.0, context.left() - reserve),
+                on_greedy=start_bound,
+                stop=proven_enough,
+            )
+            context.timer.seconds["heuristic"] = time.perf_counter() - started
+            vector = vector_from_units(
+                bundle, prepared, built, found.module_on, found.site_on, resolved.site_kind
+            )
+            value = built.program.value(vector)
+            if found.feasible:
+                best_value[0] = value  # the local search only improves on the greedy
+            searched = searches[0].result() if searches else None
+        if not found.feasible:
+            return self._no_plan(
+                bundle,
+                Status.NO_SOLUTION,
+                f"heuristic found no feasible plan: {found.message}",
+                context.timer,
+                context.solver,
+                {},
+            )
+        with context.timer("solve"):
+            bound, details = _heuristic_bound(context, built, packed, value, searched)
+        details = {"heuristic": found.message, **details}
+        if self.objective == "lexicographic":
+            details["stage1"] = {
+                "status": _heuristic_status(value, bound, context.options),
+                "objective": value,
+                "bound": bound,
+                "gap": relative_gap(value, bound),
+                "bound_source": details["bound_source"],
+            }
+            second: ObjectiveName = "cost" if self.then == "cost" else "coverage"
+            minimum = value - _FEASIBILITY * max(1.0, value)
+            # Plans with full coverage ≥ the heuristic's include every plan of the true first
+            # stage (whose optimum is at least as high), so a bound over them bounds stage two.
+            with context.timer("build"):
+                built = build_program(
+                    bundle, prepared, resolved, second, minimum_full_coverage=minimum
+                )
+                packed2 = bound_problem(
+                    bundle, prepared, resolved, arrays, second, minimum_full_coverage=minimum
+                )
+            assert packed2 is not None  # the same sites and modules as the first stage
+            vector = vector_from_units(
+                bundle, prepared, built, found.module_on, found.site_on, resolved.site_kind
+            )
+            value = built.program.value(vector)
+            with context.timer("solve"):
+                bound, stage2 = _heuristic_bound(context, built, packed2, value)
+            details.update(stage2)
+            details["bound_source"] = (
+                f"{stage2['bound_source']} of the second stage over plans at least as good "
+                "in the first"
+            )
+        result = SolverResult(
+            status=_heuristic_status(value, bound, context.options),
+            values=vector,
+            objective=value,
+            bound=bound,
+            backend=f"heuristic+{context.solver.name}",
+            backend_version=context.solver.version(),
+            seconds=time.perf_counter() - context.started,
+            message=f"heuristic plan; bound from {details['bound_source']}",
+        )
+        return self._finish(context, built, result, "heuristic", details)
+
+    def _solve_heuristic_with_lp(
+        self, context: _Context, built: BuiltBundle, arrays: BundleArrays
+    ) -> BundleSolution:
+        """The heuristic path when the Lagrangian bound does not apply: the LP relaxation
+        (the bound) runs in HiGHS's own thread beside the heuristic."""
+        bundle, prepared, resolved = context.bundle, context.prepared, context.resolved
         # The LP relaxation (the bound) runs in HiGHS's own thread while the heuristic runs
         # here: on two cores each gets the whole time limit.
         started = time.perf_counter()
@@ -721,6 +839,55 @@ def _heuristic_status(value: float, bound: float, options: SolveOptions) -> Stat
 def _coverage_ceiling(bundle: BundleInstance) -> float:
     weights = np.array([s.weight for s in bundle.catalogue])
     return float(weights @ bundle.populations.sum(axis=1))
+
+
+def _heuristic_bound(
+    context: _Context,
+    built: BuiltBundle,
+    packed: PackedBound,
+    value: float,
+    searched: tuple[float, BoundResult] | None = None,
+) -> tuple[float, dict[str, Any]]:
+    """A proven bound for a plan worth ``value``, and where it came from.
+
+    The Lagrangian bound (:mod:`.bound`; ``searched`` when it already ran beside the
+    heuristic) runs until the gap is at most the requested one or the time is up (keeping a
+    reserve for the solution). When the gap is still larger and
+    time is left, the LP relaxation runs in the remaining time; the tighter bound is kept.
+    The optimum lies between the plan's value and any valid bound, so the bound is never
+    reported on the wrong side of the plan.
+    """
+    options = context.options
+    minimize = built.program.sense == "minimize"
+    limit = options.time_limit
+    seconds = context.left() - _RESERVE * limit if math.isfinite(limit) else math.inf
+    if searched is None:
+        searched = proven_bound(
+            packed, value, time_limit=max(seconds, 0.0), tolerance=options.relative_gap
+        )
+    lagrangian, record = searched
+    details: dict[str, Any] = {
+        "lagrangian": {
+            "bound": lagrangian,
+            "iterations": record.iterations,
+            "seconds": record.seconds,
+        }
+    }
+    source = "Lagrangian relaxation"
+    bound = lagrangian
+    if not math.isfinite(bound):
+        bound, source = (0.0 if minimize else math.inf), "trivial"
+    if relative_gap(value, bound) > options.relative_gap and context.left() >= _LP_SECONDS:
+        relaxation = _relaxation_backend(context.solver).solve(
+            built.program.relaxed(), context.remaining()
+        )
+        if relaxation.status is Status.OPTIMAL:
+            lp = float(relaxation.objective)
+            details["lp_bound"] = lp
+            if (lp > bound) if minimize else (lp < bound):
+                bound, source = lp, "LP relaxation"
+    details["bound_source"] = source
+    return (min(bound, value) if minimize else max(bound, value)), details
 
 
 def _relaxation_bound(
