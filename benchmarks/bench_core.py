@@ -239,8 +239,8 @@ def markdown(
         "",
         "| case | method / backend | status | objective | bound | gap | generate s "
         "| coverage s | build s | heuristic s | solve s | total s | cpu s | rows "
-        "| closed by bound |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| closed by bound | nodes |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for m in measurements:
         s = m.seconds
@@ -250,7 +250,8 @@ def markdown(
             f"| {_number(m.bound)} | {gap} | {s['generate']:.3f} | {s['coverage']:.3f} "
             f"| {s['build']:.3f} | {s['heuristic']:.3f} | {s['solve']:.3f} | {s['total']:.3f} "
             f"| {s['cpu']:.2f} | {m.details.get('model_rows', '')} "
-            f"| {m.details.get('closed_by_bound', '')} |"
+            f"| {m.details.get('closed_by_bound', '')} "
+            f"| {m.details.get('branch_and_bound_nodes', '–')} |"
         )
     lines.append("")
     return "\n".join(lines)

@@ -12,8 +12,12 @@ fast without changing its optimum:
    row per site); the bound closes (opens) the sites that every better plan must close
    (open), and the plan is the solver's warm start. When the bound already proves the plan
    optimal, those fixings leave the solver almost nothing to do;
-3. the solver's answer is combined with the heuristic's: the better plan and the tighter
-   bound are reported, so a time-limited solve never does worse than the heuristic.
+3. with HiGHS, a gap still open after that is closed by a branch and bound on the sites
+   (:mod:`._mclp_branch`) whose node bound is the linear relaxation in its small dual form
+   (one row per site), re-solved warm at every node, with Lagrangian fixing at every node;
+   with another backend the compact program goes to the solver;
+4. the answer is never worse than the heuristic's: the better plan and the tighter bound are
+   reported, so a time-limited solve never does worse than the heuristic.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from optiserv.coverage import reduce_coverage
 from optiserv.data import Instance
 from optiserv.exceptions import ParameterError
 from optiserv.formulations._coverage_common import CoverageRows, coverage_rows, served_by_rows
+from optiserv.formulations._mclp_branch import branch_and_bound
 from optiserv.formulations.base import BuiltModel, Formulation, Served, site_bounds
 from optiserv.heuristics import (
     CoveringLagrangian,
@@ -95,6 +100,7 @@ class _Prepared:
     close: NDArray[np.bool_] | None = None
     must_open: NDArray[np.bool_] | None = None
     lp_bound: float | None = None
+    nodes: int | None = None
 
 
 class MaximalCovering(Formulation):
@@ -131,9 +137,15 @@ class MaximalCovering(Formulation):
     per candidate site, solved by the backend), which gives the linear-programming bound,
     and the iterated interchange runs only if a gap remains. Sites whose Lagrangian bound
     when opened (closed) falls below the plan's value are closed (opened), which keeps every
-    plan at least as good as the heuristic's; the plan is the solver's warm start (HiGHS runs
-    without presolve when the gap is still open); and the result reports the better of the
-    solver's and the heuristic's plan with the tighter of their bounds.
+    plan at least as good as the heuristic's. If the gap is still open, with HiGHS a
+    depth-first branch and bound on the sites searches every better plan: each node's bound
+    is its linear relaxation, solved by HiGHS in the dual form with one row per site, warm
+    from the previous node, and recomputed as a Lagrangian bound from the solver's
+    multipliers so that pruning is exact whatever the tolerances; at the time limit the
+    largest bound of the unsearched nodes is reported (status FEASIBLE, ``details`` gives
+    ``branch_and_bound_nodes``). With another backend the plan is the solver's warm start
+    for the compact program, and the result reports the better of the solver's and the
+    heuristic's plan with the tighter of their bounds.
     With ``method="heuristic"`` the heuristic plan is the answer: status FEASIBLE with its
     proven bound and gap (OPTIMAL when the bound meets the plan).
 
@@ -174,9 +186,25 @@ class MaximalCovering(Formulation):
             prepared = self._run_heuristic(prepared, options, solver, started)
         incumbent = prepared.incumbent
         assert incumbent is not None
+        proven = _proven(incumbent, options.relative_gap)
         if self.method == "heuristic":
-            proven = _proven(incumbent, options.relative_gap)
             return self._heuristic_solution(instance, prepared, incumbent, proven, timer)
+        if not proven and isinstance(solver, HighsBackend):
+            remaining = options.time_limit - (time.perf_counter() - started)
+            with timer("solve"):
+                searched = branch_and_bound(
+                    prepared.problem,
+                    incumbent,
+                    close=prepared.close,
+                    must_open=prepared.must_open,
+                    relative_gap=options.relative_gap,
+                    seconds=max(remaining, 0.0),
+                    threads=options.threads,
+                )
+            prepared = dataclasses.replace(prepared, nodes=searched.nodes)
+            return self._heuristic_solution(
+                instance, prepared, searched.result, searched.proven, timer, searched=True
+            )
         with timer("build"):
             built = self._build(instance, prepared)
         with timer("heuristic"):
@@ -294,6 +322,8 @@ class MaximalCovering(Formulation):
             details["heuristic_bound"] = prepared.incumbent.bound + prepared.offset
         if prepared.lp_bound is not None:
             details["lp_bound"] = prepared.lp_bound + prepared.offset
+        if prepared.nodes is not None:
+            details["branch_and_bound_nodes"] = prepared.nodes
         return Served(assignment, covered, details)
 
     # ------------------------------------------------------------------ internals
@@ -359,16 +389,29 @@ class MaximalCovering(Formulation):
         incumbent: CoveringResult,
         proven: bool,
         timer: PhaseTimer,
+        *,
+        searched: bool = False,
     ) -> Solution:
+        """The Solution of a plan found without the program: by the heuristic, or by the
+        branch and bound (``searched``; its node relaxations are solved by HiGHS)."""
         served = self._served(instance, prepared, incumbent.sites)
         objective = incumbent.objective + prepared.offset
         bound = incumbent.bound + prepared.offset
         status = Status.OPTIMAL if proven else Status.FEASIBLE
-        message = (
-            "proven optimal by the heuristic's bound; no solver was needed"
-            if proven
-            else f"heuristic plan ({incumbent.method}) with a proven bound"
-        )
+        if searched:
+            backend, version = "highs", HighsBackend().version()
+            message = (
+                "proven optimal by branch and bound on the sites"
+                if proven
+                else "time limit: the best plan of the branch and bound with a proven bound"
+            )
+        else:
+            backend, version = "heuristic", f"optiserv {optiserv.__version__}"
+            message = (
+                "proven optimal by the heuristic's bound; no solver was needed"
+                if proven
+                else f"heuristic plan ({incumbent.method}) with a proven bound"
+            )
         return Solution(
             model=self.name,
             status=status,
@@ -381,8 +424,8 @@ class MaximalCovering(Formulation):
             covered_weight=served.covered_weight,
             total_weight=instance.total_weight,
             timings=timer.total(),
-            backend="heuristic",
-            backend_version=f"optiserv {optiserv.__version__}",
+            backend=backend,
+            backend_version=version,
             message=message,
             details=served.details,
         )

@@ -169,9 +169,14 @@ class CoveringProblem:
         return float(_kernels.covered_weight(counts, self.weights) + top.sum())
 
     def rounded(self, bound: float) -> float:
-        """A bound rounded down to an integer when every plan's value is an integer."""
+        """A bound rounded down to an integer when every plan's value is an integer.
+
+        The allowance absorbs the floating-point error of a bound summed over many rows (an
+        integer bound computed as 41.999999999 is 42). It must stay well below 1: at 1e-7 of a
+        bound of 1.7e7 it would round 17,001,638.2 up to 17,001,639.
+        """
         if self.integral and math.isfinite(bound):
-            return float(math.floor(bound + 1e-7 * max(1.0, abs(bound))))
+            return float(math.floor(bound + min(0.5, 1e-9 * max(1.0, abs(bound)))))
         return float(bound)
 
     def check_plan(self, is_open: NDArray[np.bool_]) -> None:
