@@ -129,6 +129,33 @@ def test_watchdog_interrupts_a_solver_that_ignores_its_limit(
         assert "optiserv's wall-clock limit" in result.message
 
 
+@pytest.mark.parametrize("with_start", [True, False])
+def test_a_solver_that_cannot_be_stopped_loses_no_plan(
+    monkeypatch: pytest.MonkeyPatch, with_start: bool
+) -> None:
+    """If HiGHS ignores even the interrupt, the caller's start plan comes back as FEASIBLE."""
+    from optiserv.solvers import highs
+
+    def never_stops(h, time_limit):  # type: ignore[no-untyped-def]
+        raise highs._StillRunningError("HiGHS did not stop")
+
+    monkeypatch.setattr(highs.HighsBackend, "_run", staticmethod(never_stops))
+    program = _cover_program()
+    start = np.ones(program.n_cols)
+    assert program.violation(start) < 1e-9
+    result = get_backend("highs").solve(
+        program, SolveOptions(time_limit=1), start if with_start else None
+    )
+    assert "HiGHS did not stop" in result.message
+    assert math.isinf(result.bound)
+    if with_start:
+        assert result.status is Status.FEASIBLE
+        np.testing.assert_array_equal(result.values, start)
+        assert result.objective == pytest.approx(program.value(start))
+    else:
+        assert result.status is Status.NO_SOLUTION and result.values is None
+
+
 def test_options_are_validated() -> None:
     with pytest.raises(ParameterError):
         SolveOptions(time_limit=0)

@@ -68,6 +68,10 @@ def _new_highs(highspy):  # type: ignore[no-untyped-def]
     return h
 
 
+class _StillRunningError(Exception):
+    """HiGHS ignored its interrupt: its thread is still running."""
+
+
 class HighsBackend(Backend):
     """Solve with HiGHS through highspy.
 
@@ -156,8 +160,37 @@ class HighsBackend(Backend):
                 np.arange(program.n_cols, dtype=np.int32),
                 np.asarray(initial, dtype=np.float64),
             )
-        interrupted = self._run(h, options.time_limit)
+        try:
+            interrupted = self._run(h, options.time_limit)
+        except _StillRunningError as error:
+            return self._abandoned(program, initial, time.perf_counter() - started, str(error))
         return self._result(h, highspy, program, time.perf_counter() - started, interrupted)
+
+    def _abandoned(
+        self,
+        program: LinearProgram,
+        initial: NDArray[np.float64] | None,
+        seconds: float,
+        reason: str,
+    ) -> SolverResult:
+        """The result when HiGHS could not be stopped: what was computed before is kept.
+
+        A MIP start is a feasible plan the caller found, so it is returned as FEASIBLE with no
+        bound from HiGHS (the caller may hold one); without a start there is no plan.
+        """
+        unknown = math.inf if program.sense == "maximize" else -math.inf
+        has_start = initial is not None and program.is_mip
+        values = np.asarray(initial, dtype=np.float64) if has_start else None
+        return SolverResult(
+            status=Status.FEASIBLE if has_start else Status.NO_SOLUTION,
+            values=values,
+            objective=program.value(values) if values is not None else -unknown,
+            bound=unknown,
+            backend=self.name,
+            backend_version=self.version(),
+            seconds=seconds,
+            message=f"{reason}; " + ("the start plan is returned" if has_start else "no plan"),
+        )
 
     # ------------------------------------------------------------------ internals
     @staticmethod
@@ -205,7 +238,7 @@ class HighsBackend(Backend):
         h.cancelSolve()
         thread.join(_CANCEL_WAIT)
         if thread.is_alive():  # pragma: no cover - HiGHS ignored its interrupt callback
-            raise SolverError(
+            raise _StillRunningError(
                 f"HiGHS did not stop within {_CANCEL_WAIT:.0f} s of its {time_limit:g} s "
                 "time limit; its thread is still running"
             )
