@@ -86,6 +86,29 @@ def test_cost_matrix_keeps_zeros_and_drops_inf() -> None:
     np.testing.assert_array_equal(sub.dense(), dense[[2, 0]])
 
 
+def test_cost_matrix_from_dense_all_reachable_and_empty() -> None:
+    dense = np.arange(12.0).reshape(3, 4)
+    costs = CostMatrix.from_dense(dense)
+    assert costs.indptr.tolist() == [0, 4, 8, 12] and costs.indices.dtype == np.int32
+    np.testing.assert_array_equal(costs.dense(), dense)
+    dense[0, 0] = 99.0  # the matrix does not share memory with the caller's array
+    assert costs.data[0] == 0.0 and not costs.data.flags.writeable
+    for shape in ((0, 3), (3, 0)):
+        assert CostMatrix.from_dense(np.zeros(shape)).nnz == 0
+
+
+def test_cost_matrix_adopt_keeps_fresh_arrays_and_copies_views() -> None:
+    indptr, indices = np.array([0, 1, 2]), np.array([1, 0], dtype=np.int32)
+    backing = np.array([5.0, 6.0, 7.0])
+    costs = CostMatrix.adopt(indptr, indices, backing[:2], (2, 2))
+    assert costs.indices is indices and not indices.flags.writeable  # handed over, frozen
+    backing[0] = 1.0  # a view of another array is copied, so this changes nothing
+    np.testing.assert_array_equal(costs.dense(), [[np.inf, 5.0], [6.0, np.inf]])
+    given = np.array([1, 0], dtype=np.int32)
+    assert CostMatrix(indptr, given, [1.0, 2.0], (2, 2)).indices is not given  # plain: copied
+    assert given.flags.writeable
+
+
 def test_cost_matrix_from_pairs_rejects_duplicates() -> None:
     with pytest.raises(DataError, match="listed more than once"):
         CostMatrix.from_pairs([0, 0], [1, 1], [2.0, 3.0], (1, 2))

@@ -20,6 +20,16 @@ __all__ = ["CostMatrix"]
 
 
 def _frozen(array: NDArray, dtype: type) -> NDArray:
+    """A read-only array of ``dtype``: ``array`` itself when it is already read-only and no
+    view of another numpy array (see :meth:`CostMatrix.adopt`), otherwise a read-only copy."""
+    if (
+        isinstance(array, np.ndarray)
+        and array.dtype == dtype
+        and not array.flags.writeable
+        and array.flags.c_contiguous
+        and not isinstance(array.base, np.ndarray)
+    ):
+        return array
     out = np.array(array, dtype=dtype, copy=True)
     out.flags.writeable = False
     return out
@@ -64,6 +74,23 @@ class CostMatrix:
 
     # ------------------------------------------------------------------ construction
     @classmethod
+    def adopt(
+        cls,
+        indptr: NDArray[np.int64],
+        indices: NDArray[np.int32],
+        data: NDArray[np.float64],
+        shape: tuple[int, int],
+        unit: str = "metre",
+    ) -> CostMatrix:
+        """Build from CSR arrays the caller has just made and hands over: they are made
+        read-only and kept without a copy when their dtypes already match (the caller must
+        not write to them afterwards). Views of other arrays are still copied."""
+        for array in (indptr, indices, data):
+            if isinstance(array, np.ndarray) and not isinstance(array.base, np.ndarray):
+                array.flags.writeable = False
+        return cls(indptr, indices, data, shape, unit)
+
+    @classmethod
     def from_dense(cls, dense: NDArray, unit: str = "metre") -> CostMatrix:
         """Build from an (n, m) array; ``inf`` entries are unreachable."""
         dense = np.asarray(dense, dtype=np.float64)
@@ -71,11 +98,21 @@ class CostMatrix:
             raise DataError(f"cost matrix: expected a 2-d array, got shape {dense.shape}")
         if np.isnan(dense).any():
             raise DataError("cost matrix: NaN costs (use inf for unreachable pairs)")
+        n, m = dense.shape
         reachable = np.isfinite(dense)
-        rows, cols = np.nonzero(reachable)
-        indptr = np.zeros(dense.shape[0] + 1, dtype=np.int64)
-        np.cumsum(reachable.sum(axis=1), out=indptr[1:])
-        return cls(indptr, cols.astype(np.int32), dense[rows, cols], dense.shape, unit)
+        counts = reachable.sum(axis=1)
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        if indptr[-1] == dense.size:  # every pair reachable: no index arrays to gather with
+            indices = np.tile(np.arange(m, dtype=np.int32), n)
+            data = np.array(dense.reshape(-1), dtype=np.float64, copy=True)
+        else:
+            del counts
+            indices = np.nonzero(reachable.reshape(-1))[0]
+            data = dense.reshape(-1)[indices]
+            indices = (indices % max(m, 1)).astype(np.int32)
+        del reachable
+        return cls.adopt(indptr, indices, data, (n, m), unit)
 
     @classmethod
     def from_pairs(

@@ -185,7 +185,7 @@ def within_radius(
         indices.append(chunk.indices)
         data.append(chunk.data)
     indptr = np.concatenate([np.zeros(1, dtype=np.int64), *pointers])
-    return CostMatrix(indptr, np.concatenate(indices), np.concatenate(data), (n, m), "metre")
+    return CostMatrix.adopt(indptr, np.concatenate(indices), np.concatenate(data), (n, m), "metre")
 
 
 def _tree_chunks(

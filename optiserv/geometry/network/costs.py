@@ -503,7 +503,7 @@ def _assemble(
 ) -> CostMatrix:
     """A CostMatrix from unique (row, column, value) pairs in any order (see ``csr_from_pairs``)."""
     indptr, indices, data = _kernels.csr_from_pairs(rows, columns, values, shape[0], shape[1])
-    return CostMatrix(indptr, indices, data, shape, unit)
+    return CostMatrix.adopt(indptr, indices, data, shape, unit)
 
 
 def _network_report(
