@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from optiserv.data import CostMatrix
 from optiserv.exceptions import ParameterError
+from optiserv.heuristics._p_median_kernels import choose_sites, site_values, subgradient_ascent
 
 __all__ = [
     "LagrangianBound",
@@ -356,108 +357,6 @@ class LagrangianBound:
     iterations: int
 
 
-@njit(cache=True)
-def _site_values(
-    start: np.ndarray, site: np.ndarray, cost: np.ndarray, multiplier: np.ndarray, n_sites: int
-) -> np.ndarray:
-    """ρ_j = Σ_i min(0, c_ij − λ_i) over the candidate pairs."""
-    value = np.zeros(n_sites)
-    n = start.shape[0] - 1
-    for i in range(n):
-        for k in range(start[i], start[i + 1]):
-            reduced = cost[k] - multiplier[i]
-            if reduced >= 0.0:
-                break  # costs ascend within a row: no further pair contributes
-            value[site[k]] += reduced
-    return value
-
-
-@njit(cache=True)
-def _choose(
-    value: np.ndarray, fixed: np.ndarray, free: np.ndarray, n_free: int, chosen: np.ndarray
-) -> float:
-    """Open the fixed sites and the ``n_free`` free sites of smallest ρ; return Σ ρ of them."""
-    chosen[:] = fixed
-    total = 0.0
-    for j in range(value.shape[0]):
-        if fixed[j]:
-            total += value[j]
-    if n_free > 0:
-        candidates = np.flatnonzero(free)
-        order = np.argsort(value[candidates], kind="mergesort")
-        for t in range(n_free):
-            j = candidates[order[t]]
-            chosen[j] = True
-            total += value[j]
-    return total
-
-
-@njit(cache=True)
-def _subgradient(
-    start: np.ndarray,
-    site: np.ndarray,
-    cost: np.ndarray,
-    n_sites: int,
-    fixed: np.ndarray,
-    free: np.ndarray,
-    n_free: int,
-    target: float,
-    multiplier: np.ndarray,
-    max_iterations: int,
-    patience: int,
-    tolerance: float,
-) -> tuple[float, np.ndarray, int]:
-    """Subgradient ascent on L(λ) (Held, Wolfe & Crowder 1974); step halves on stagnation.
-
-    Polyak steps towards ``target``; stops as soon as the bound reaches it.
-    """
-    n = start.shape[0] - 1
-    chosen = np.zeros(n_sites, dtype=np.bool_)
-    best_bound = -np.inf
-    best_multiplier = multiplier.copy()
-    step_scale = 2.0
-    since_improvement = 0
-    iteration = 0
-    subgradient = np.empty(n)
-    while iteration < max_iterations:
-        iteration += 1
-        value = _site_values(start, site, cost, multiplier, n_sites)
-        bound = multiplier.sum() + _choose(value, fixed, free, n_free, chosen)
-        if bound > best_bound + tolerance:
-            best_bound = bound
-            best_multiplier[:] = multiplier
-            since_improvement = 0
-        else:
-            since_improvement += 1
-            if since_improvement >= patience:
-                # halve the step and restart from the best multipliers
-                step_scale *= 0.5
-                since_improvement = 0
-                multiplier[:] = best_multiplier
-                if step_scale < 1e-4:
-                    break
-                continue
-        if best_bound >= target:
-            break
-        norm = 0.0
-        for i in range(n):
-            served = 0.0
-            for k in range(start[i], start[i + 1]):
-                if cost[k] >= multiplier[i]:
-                    break
-                if chosen[site[k]]:
-                    served += 1.0
-            subgradient[i] = 1.0 - served
-            norm += subgradient[i] * subgradient[i]
-        if norm == 0.0:
-            # every demand point served exactly once: the subproblem's plan is optimal for λ
-            break
-        step = step_scale * (target - bound) / norm
-        for i in range(n):
-            multiplier[i] += step * subgradient[i]
-    return best_bound, best_multiplier, iteration
-
-
 def lagrangian_bound(
     start: ArrayLike,
     site: ArrayLike,
@@ -516,13 +415,15 @@ def lagrangian_bound(
     tolerance = 1e-9 * max(1.0, abs(float(upper_bound)))
     if target is None:
         target = float(upper_bound) - tolerance
-    bound, best, iterations = _subgradient(
-        start, site, cost, n_sites, fixed_mask, free, n_free, float(target), multiplier,
-        int(max_iterations), int(patience), tolerance,
+    # the ascent stops as soon as L(λ) reaches the target: L > the float just below it
+    bound, best, iterations = subgradient_ascent(
+        start, site, cost, fixed_mask, free, n_free, multiplier, float(target),
+        float(np.nextafter(float(target), -np.inf)), int(max_iterations), int(patience),
+        2.0, 1e-4,
     )
-    value = _site_values(start, site, cost, best, n_sites)
+    value = site_values(start, site, cost, best, n_sites)
     chosen = np.zeros(n_sites, dtype=np.bool_)
-    _choose(value, fixed_mask, free, n_free, chosen)
+    choose_sites(value, fixed_mask, free, n_free, chosen)
     return LagrangianBound(float(bound), best, value, chosen, int(iterations))
 
 

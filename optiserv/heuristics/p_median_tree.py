@@ -3,7 +3,7 @@ r"""Lagrangian branch and bound for the p-median problem (Beasley 1985, 1993).
 Each node of the tree is the p-median problem with some sites fixed open and some closed. Its
 lower bound is the Lagrangian dual of the assignment rows Σ_j x_ij = 1, maximised by
 subgradient ascent from the parent's multipliers (see
-:mod:`optiserv.heuristics._p_median_tree_kernels`). The tree searches only for plans that
+:mod:`optiserv.heuristics._p_median_kernels`). The tree searches only for plans that
 cost at most the **limit**
 
 * U − 1 when every weighted cost w_i d_ij is an integer (plans then cost integers, and only a
@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from optiserv.data import CostMatrix
-from optiserv.heuristics._p_median_tree_kernels import (
+from optiserv.heuristics._p_median_kernels import (
     choose_sites,
     filter_pairs,
     plan_cost,

@@ -1,4 +1,5 @@
-"""Numba kernels of the Lagrangian branch and bound for the p-median problem.
+"""Numba kernels of the p-median Lagrangian relaxation: the bound and its subgradient ascent
+(used by the heuristic's bound and by the branch and bound) and the branch and bound's filters.
 
 The candidate pairs are kept in CSR layout by demand point, with weighted costs
 c_ij = w_i d_ij **ascending within each demand point**; every kernel keeps that order. The
