@@ -453,7 +453,12 @@ def _ratio(spopt: RunResult, base: RunResult, key: str) -> str:
     a, b = spopt.seconds.get(key), base.seconds.get(key)
     if a is None or b is None or b <= 0:
         return "–"
-    mark = "≥ " if spopt.limited and not base.limited else ""
+    # A lower bound when spopt stopped at a limit and optiserv finished, or when spopt
+    # stopped without a plan (killed, no solution) while optiserv returned one.
+    spopt_planless = spopt.status in ("killed", "no_solution", "error")
+    base_has_plan = base.status in ("optimal", "feasible", "infeasible")
+    mark = "≥ " if spopt.limited and (not base.limited or (spopt_planless and base_has_plan)) \
+        else ""
     return f"{mark}{a / b:,.1f}×"
 
 
