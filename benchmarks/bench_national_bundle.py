@@ -26,13 +26,14 @@ Every measured step runs in a fresh child process (``--worker``) whose peak resi
 
 * ``coverage``: the grid, the sites, the instance; then, per distinct threshold, the public
   :func:`optiserv.coverage.coverage_matrix` (sites within r_s of each cell); then the
-  model's own preparation, ``ServiceBundle.prepare`` (travel costs within the largest
-  threshold, then one exactly reduced block per service);
-* ``screened``: per service, the coverage the model needs once cells covered by a fixed
-  provider are screened out first (:func:`screened_coverage`, a measured proposal), and the
-  reachable ceiling, a proven bound;
-* ``heuristic``: prepare, then ``method="heuristic"`` (greedy + local search beside the LP
-  relaxation, the bound) with ``--time-limit`` (120 s) for the ``solve`` call;
+  model's own preparation, ``ServiceBundle.prepare`` (per service, cells within r_s of a
+  fixed provider screened out by KD-tree, the others paired with the unit sites, then one
+  exactly reduced block per service; "pairs" are the (row, unit) pairs it keeps);
+* ``screened``: the same screen written out here (:func:`screened_coverage`), as an
+  independent check of the rows and of the reachable ceiling, a proven bound;
+* ``heuristic``: prepare, then ``method="heuristic"`` (greedy + local search beside the
+  Lagrangian bound, capped by the reachable ceiling) with ``--time-limit`` (120 s) for the
+  ``solve`` call;
 * ``exact``: prepare, then the HiGHS MIP (warm-started by the heuristic) with the same limit.
 
 The preparation is timed apart from the solve (its target is 20 s, the solve's 120 s).
@@ -233,7 +234,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     prepared = service_bundle.prepare(bundle)
     out["prepare_s"] = time.perf_counter() - started
     out["prepare_cpu_s"] = time.process_time() - cpu_before
-    out["pairs_prepare"] = int(prepared.costs.nnz) if hasattr(prepared.costs, "nnz") else -1
+    out["pairs_prepare"] = sum(int(b.rows.nnz) + int(b.partial_row.size) for b in prepared.blocks)
     out["reachable_ceiling"] = sum(
         bundle.catalogue.services[b.service].weight
         * float((b.total_population - b.unreachable_population).sum())
@@ -246,9 +247,11 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         method = "heuristic" if args.worker == "heuristic" else "exact"
         cpu_before = time.process_time()
         solution = service_bundle.with_params(method=method).solve(
-            bundle, prepared=prepared, options=SolveOptions(time_limit=limit))
+            bundle, prepared=prepared,
+            options=SolveOptions(time_limit=limit, relative_gap=args.gap))
         out.update(
             solve_limit_s=limit,
+            requested_gap=args.gap,
             solve_s=solution.timings.get("total", float("nan")),
             solve_cpu_s=time.process_time() - cpu_before,
             timings={k: round(v, 2) for k, v in solution.timings.items()},
@@ -273,7 +276,7 @@ def run_child(step: str, args: argparse.Namespace) -> dict[str, Any]:
     """Run one step in a fresh process; its last stdout line is the JSON result."""
     command = [sys.executable, __file__, "--worker", step, "--sites", str(args.sites),
                "--cell-size", str(args.cell_size), "--seed", str(args.seed),
-               "--time-limit", str(args.time_limit),
+               "--time-limit", str(args.time_limit), "--gap", str(args.gap),
                "--national-total", str(args.national_total)]
     load = os.getloadavg()[0]
     started = time.perf_counter()
@@ -318,7 +321,7 @@ def table(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace) ->
                       f" s, sites + instance {median(rows, 'instance_s'):.1f} s")
         prepare = (f"prepare {median(rows, 'prepare_s'):.1f} s (cpu "
                    f"{median(rows, 'prepare_cpu_s'):.1f}), {median(rows, 'pairs_prepare'):,.0f}"
-                   f" pairs ≤ 25 km; rows after reduction {rows[0].get('reduced_rows')}")
+                   f" pairs kept; rows after reduction {rows[0].get('reduced_rows')}")
         if step == "screened":
             names = [key[9:-2] for key in sorted(rows[0])
                      if key.startswith("screened_") and key.endswith("_s")
@@ -345,14 +348,17 @@ def table(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace) ->
             result = f"{generation}; coverage_matrix per threshold {per}; {prepare}"
         else:
             statuses = ", ".join(sorted({str(r["status"]) for r in rows}))
-            result = (f"{prepare}; solve limit {median(rows, 'solve_limit_s'):.0f} s, solve "
+            result = (f"{prepare}; solve limit {median(rows, 'solve_limit_s'):.0f} s, gap "
+                      f"{median(rows, 'requested_gap'):.2%} requested, solve "
                       f"{median(rows, 'solve_s'):.1f} s (cpu {median(rows, 'solve_cpu_s'):.1f})"
                       f" {rows[0]['timings']}; status {statuses}; objective "
                       f"{median(rows, 'objective'):,.0f}, bound {median(rows, 'bound'):,.0f} "
                       f"({rows[0]['bound_source']}), gap {median(rows, 'gap'):.3%}; "
                       f"reachable ceiling {median(rows, 'reachable_ceiling'):,.0f}, gap to the "
                       f"tighter bound {median(rows, 'gap_to_best_bound'):.3%}; "
-                      f"{median(rows, 'new_points'):.0f} new points")
+                      f"{median(rows, 'new_points'):.0f} new points; heuristic: "
+                      f"{rows[0]['heuristic_message'] or '-'}; Lagrangian: "
+                      f"{rows[0]['lagrangian']}")
         lines.append(f"| {step} | {len(rows)} | {load} | {median(rows, 'wall_s'):.1f} | "
                      f"{median(rows, 'cpu_s'):.1f} | {median(rows, 'peak_mib'):,.0f} | {result} |")
     return "\n".join(lines)
@@ -365,6 +371,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--time-limit", type=float, default=120.0,
                         help="seconds for the solve call (after prepare, timed apart)")
+    parser.add_argument("--gap", type=float, default=0.01,
+                        help="relative gap at which the solve may stop (the target's 1 %%)")
     parser.add_argument("--national-total", type=int, default=NATIONAL_TOTAL_2020,
                         help="0 leaves the remainder of municipalities without a total out")
     parser.add_argument("--repeats", type=int, default=1)

@@ -486,30 +486,41 @@ def complete_forced(problem: Problem, state: State, log: np.ndarray, log_size: n
 
 @njit(cache=True, nogil=True)
 def greedy_coverage(
-    problem: Problem, state: State, log: np.ndarray, log_size: np.ndarray, max_moves: int
+    problem: Problem,
+    state: State,
+    key: np.ndarray,
+    log: np.ndarray,
+    log_size: np.ndarray,
+    max_moves: int,
 ) -> int:
     """Add the move of best coverage gain per share of the limits until none fits or helps.
 
-    Gains are exact (maintained), so every step scans all sites. Returns the moves made.
+    Lazy greedy: ``key[j]`` is an upper bound of site j's best ratio (``inf`` before its
+    first evaluation, -1 when it has no move). A site's best ratio never rises after another
+    site's move: gains only fall (a row covered stays covered), the net cost of a move only
+    rises (grants are capped, so later euros get less grant) and the moves that fit the
+    budgets and limits only shrink. So a re-evaluated site whose ratio still beats every other
+    key is the best move, as in a full scan (up to ties). The moving site itself is
+    re-evaluated after its move. ``key`` carries over between calls, so the greedy can run in
+    batches of ``max_moves``. Returns the moves made.
     """
-    n_sites = problem.site_int.shape[0]
     chosen = np.empty(_MAX_SUBSET_MODULES, dtype=np.int64)
-    best_chosen = np.empty(_MAX_SUBSET_MODULES, dtype=np.int64)
     gain = state.unit_value[0]
     moves = 0
     while moves < max_moves:
-        best_ratio, best_site, best_size = -1.0, -1, 0
-        for j in range(n_sites):
-            ratio, size = evaluate_site(
-                problem, state, j, gain, np.int64(0), np.bool_(False), chosen
-            )
-            if ratio > best_ratio:
-                best_ratio, best_site, best_size = ratio, j, size
-                best_chosen[:size] = chosen[:size]
-        if best_site < 0:
+        j = int(np.argmax(key))
+        if key[j] <= 0:
             break
-        apply_move(problem, state, best_site, best_chosen, best_size, log, log_size)
-        moves += 1
+        ratio, size = evaluate_site(problem, state, j, gain, np.int64(0), np.bool_(False), chosen)
+        key[j] = -1.0
+        if ratio <= 0:
+            continue
+        if ratio >= key.max() * (1.0 - 1e-12):
+            apply_move(problem, state, j, chosen, size, log, log_size)
+            moves += 1
+            key[j], _ = evaluate_site(problem, state, j, gain, np.int64(0), np.bool_(False), chosen)
+        else:
+            key[j] = ratio
     return moves
 
 
@@ -694,7 +705,8 @@ def swap_pass(
             after = objective_cost(state.money, problem.grant_table, problem.limits)
             better = met and after < before_cost - 1e-9 * max(1.0, abs(before_cost))
         else:
-            greedy_coverage(problem, state, log, log_size, n_units)
+            fresh = np.full(problem.site_int.shape[0], np.inf)
+            greedy_coverage(problem, state, fresh, log, log_size, n_units)
             better = state.money[_COVERED] > before_cover + 1e-9 * max(1.0, before_cover)
             better = better and worst_deficit(problem.need, state.amount) <= _TOLERANCE
         if kind == 0:

@@ -40,6 +40,8 @@ HeuristicObjective = Literal["coverage", "cost", "lexicographic"]
 
 _WINDOW = 8
 """Swap attempts per kernel call between wall-clock checks."""
+_BATCH_SECONDS = 0.5
+"""Greedy batches grow while one takes less than this: the clock is read about this often."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -290,12 +292,16 @@ def run_bundle_heuristic(
             swaps,
             0,
         )
+    timed_out = False
     if not cost_objective:
-        moves += kernels.greedy_coverage(problem, state, log, log_size, n_units)
+        added, timed_out = _greedy_coverage_until(
+            problem, state, log, log_size, n_units, started, time_limit
+        )
+        moves += added
     if on_greedy is not None:
         n_modules = arrays.module_site.size
         on_greedy(state.on[:n_modules].copy(), state.on[n_modules:].copy())
-    if local_search:
+    if local_search and not timed_out:
         swaps += _swap_until_stuck(
             problem, state, 1 if cost_objective else 0, started, time_limit, stop
         )
@@ -304,7 +310,46 @@ def run_bundle_heuristic(
     drops = kernels.drop_redundant(problem, state, kind[order], index[order], not cost_objective)
     feasible = kernels.worst_deficit(problem.need, state.amount) <= 1e-9
     message = f"greedy {moves} moves, {swaps} swaps, {drops} drops"
+    if timed_out:
+        message += (
+            f"; the time limit ({time_limit:g} s) stopped the greedy before it ran out of "
+            "moves, so the plan is feasible but not complete and no swaps ran"
+        )
     return _result(problem, state, feasible, message, moves, swaps, drops)
+
+
+def _greedy_coverage_until(
+    problem: kernels.Problem,
+    state: kernels.State,
+    log: NDArray[np.int64],
+    log_size: NDArray[np.int64],
+    max_moves: int,
+    started: float,
+    time_limit: float,
+) -> tuple[int, bool]:
+    """:func:`kernels.greedy_coverage` in batches, checking the clock between batches.
+
+    Every greedy move keeps the plan feasible (it only adds coverage within the budgets and
+    limits), so stopping between moves leaves a feasible plan. A batch starts at one move and
+    doubles while a batch takes under ``_BATCH_SECONDS``, so the clock is read often at scale
+    (one move scans every site) and rarely on small instances. Returns the moves made and
+    whether the time limit stopped the greedy before it ran out of moves.
+    """
+    key = np.full(problem.site_int.shape[0], np.inf)
+    moves, batch = 0, 1
+    while moves < max_moves:
+        if time.perf_counter() - started >= time_limit:
+            return moves, True
+        batch_started = time.perf_counter()
+        made = kernels.greedy_coverage(
+            problem, state, key, log, log_size, min(batch, max_moves - moves)
+        )
+        moves += made
+        if made < batch:
+            break
+        if time.perf_counter() - batch_started < _BATCH_SECONDS:
+            batch *= 2
+    return moves, False
 
 
 def _swap_until_stuck(

@@ -22,7 +22,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from optiserv._timing import PhaseTimer
-from optiserv.coverage import nearest_open
 from optiserv.data import SiteStatus
 from optiserv.data.services import BundleInstance, BundlePlan, BundleRule
 from optiserv.exceptions import DataError, ParameterError, format_examples
@@ -38,7 +37,7 @@ from optiserv.formulations.bundle.build import (
     units_from_plan,
     vector_from_units,
 )
-from optiserv.formulations.bundle.prepare import PreparedBundle, prepare_bundle
+from optiserv.formulations.bundle.prepare import PreparedBundle, nearest_provider, prepare_bundle
 from optiserv.formulations.bundle.solution import BundleSolution
 from optiserv.heuristics.bundle import BundleArrays, run_bundle_heuristic
 from optiserv.heuristics.bundle_bound import BoundResult
@@ -372,7 +371,9 @@ class ServiceBundle:
         with context.timer("heuristic"):
             start = self._start(context, built, initial)
         with context.timer("solve"):
-            result = context.solver.solve(built.program, context.remaining(), start)
+            result = _ceiling_bounded(
+                context.solver.solve(built.program, context.remaining(_RESERVE / 2), start), built
+            )
         if self.objective != "lexicographic" or not result.status.has_solution:
             return self._finish(context, built, result, "exact", {})
         stage1 = _stage_summary(result)
@@ -387,7 +388,10 @@ class ServiceBundle:
         module_on, site_on = built.units(result.values)
         start2 = vector_from_units(bundle, prepared, built2, module_on, site_on, resolved.site_kind)
         with context.timer("solve"):
-            result2 = context.solver.solve(built2.program, context.remaining(), start2)
+            result2 = _ceiling_bounded(
+                context.solver.solve(built2.program, context.remaining(_RESERVE / 2), start2),
+                built2,
+            )
         details = {"stage1": stage1}
         if result2.status.has_solution and result.status is not Status.OPTIMAL:
             result2 = replace(
@@ -445,6 +449,7 @@ class ServiceBundle:
         limit = context.options.time_limit
         reserve = _RESERVE * limit if math.isfinite(limit) else 0.0
         best_value = [math.nan]
+        ceiling = reachable_ceiling(built)
         searches: list[Future[tuple[float, BoundResult]]] = []
 
         def start_bound(module_on: NDArray[np.bool_], site_on: NDArray[np.bool_]) -> None:
@@ -452,6 +457,8 @@ class ServiceBundle:
                 bundle, prepared, built, module_on, site_on, resolved.site_kind
             )
             best_value[0] = built.program.value(greedy)
+            if relative_gap(best_value[0], ceiling) <= context.options.relative_gap:
+                return  # the reachable ceiling already proves the plan: no search needed
             searches.append(
                 pool.submit(
                     proven_bound,
@@ -463,7 +470,9 @@ class ServiceBundle:
             )
 
         def proven_enough() -> bool:
-            # the swaps may stop once the bound proves the plan within the requested gap
+            # the swaps may stop once a bound proves the plan within the requested gap
+            if relative_gap(best_value[0], ceiling) <= context.options.relative_gap:
+                return True
             if not searches or not searches[0].done() or searches[0].exception() is not None:
                 return False
             bound = searches[0].result()[0]
@@ -582,12 +591,13 @@ class ServiceBundle:
         vector = vector_from_units(
             bundle, prepared, built, found.module_on, found.site_on, resolved.site_kind
         )
-        bound = _relaxation_bound(built, relaxation, prepared, bundle)
+        bound, source = _with_ceiling(
+            _relaxation_bound(built, relaxation, prepared, bundle),
+            "LP relaxation" if relaxation.status is Status.OPTIMAL else "trivial",
+            built,
+        )
         value = built.program.value(vector)
-        details: dict[str, Any] = {
-            "heuristic": found.message,
-            "bound_source": "LP relaxation" if relaxation.status is Status.OPTIMAL else "trivial",
-        }
+        details: dict[str, Any] = {"heuristic": found.message, "bound_source": source}
         if self.objective == "lexicographic":
             details["stage1"] = {
                 "status": _heuristic_status(value, bound, context.options),
@@ -613,11 +623,13 @@ class ServiceBundle:
                 relaxation = _relaxation_backend(context.solver).solve(
                     built.program.relaxed(), context.remaining()
                 )
-            bound = _relaxation_bound(built, relaxation, prepared, bundle)
+            bound, source = _with_ceiling(
+                _relaxation_bound(built, relaxation, prepared, bundle),
+                "LP relaxation" if relaxation.status is Status.OPTIMAL else "trivial",
+                built,
+            )
             details["bound_source"] = (
-                "LP relaxation of the second stage over plans at least as good in the first"
-                if relaxation.status is Status.OPTIMAL
-                else "trivial"
+                f"{source} of the second stage over plans at least as good in the first"
             )
         result = SolverResult(
             status=_heuristic_status(value, bound, context.options),
@@ -669,7 +681,7 @@ class ServiceBundle:
             gap=float(result.gap),
             open_sites=open_sites,
             open_site_ids=tuple(bundle.instance.sites.ids[open_sites].tolist()),
-            assignment=nearest_open(prepared.costs, open_sites)[0],
+            assignment=nearest_provider(bundle, prepared, open_sites)[0],
             covered_weight=float(weights @ summary["covered"]),
             total_weight=float(weights @ summary["population"]),
             timings=context.timer.total(),
@@ -770,11 +782,13 @@ class _Context:
         """Seconds left of the time limit (inf without one)."""
         return self.options.time_limit - (time.perf_counter() - self.started)
 
-    def remaining(self) -> SolveOptions:
-        """The options with the time limit reduced to what is left (at least one second)."""
-        if not math.isfinite(self.options.time_limit):
+    def remaining(self, keep: float = 0.0) -> SolveOptions:
+        """The options with the time limit reduced to what is left less ``keep`` times the
+        limit (kept for building the solution), at least one second."""
+        limit = self.options.time_limit
+        if not math.isfinite(limit):
             return self.options
-        return replace(self.options, time_limit=max(1.0, self.left()))
+        return replace(self.options, time_limit=max(1.0, self.left() - keep * limit))
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -841,6 +855,26 @@ def _coverage_ceiling(bundle: BundleInstance) -> float:
     return float(weights @ bundle.populations.sum(axis=1))
 
 
+def reachable_ceiling(built: BuiltBundle) -> float:
+    """A proven upper bound of a coverage program: Σ_s ρ_s (F_s + Σ_b w_b).
+
+    Every reduced row b is covered at most once (z_b + Σ_p x_p ≤ 1, fractions f_p ≤ 1), so no
+    plan scores more than the people within reach of a fixed provider or of a unit that can
+    offer the service. ``inf`` for a cost program (minimised; no ceiling applies).
+    """
+    if built.program.sense != "maximize":
+        return math.inf
+    return float(built.full_offset + built.full_weight.sum())
+
+
+def _with_ceiling(bound: float, source: str, built: BuiltBundle) -> tuple[float, str]:
+    """The tighter of ``bound`` and the reachable ceiling, and its source."""
+    ceiling = reachable_ceiling(built)
+    if ceiling < bound:
+        return ceiling, "reachable ceiling"
+    return bound, source
+
+
 def _heuristic_bound(
     context: _Context,
     built: BuiltBundle,
@@ -852,8 +886,10 @@ def _heuristic_bound(
 
     The Lagrangian bound (:mod:`.bound`; ``searched`` when it already ran beside the
     heuristic) runs until the gap is at most the requested one or the time is up (keeping a
-    reserve for the solution). When the gap is still larger and
-    time is left, the LP relaxation runs in the remaining time; the tighter bound is kept.
+    reserve for the solution). The reachable ceiling (:func:`reachable_ceiling`) caps it; when
+    the ceiling alone proves the plan, the search is skipped. When the gap is still larger and
+    time is left, the LP relaxation runs in the remaining time less half the reserve; the
+    tightest bound is kept.
     The optimum lies between the plan's value and any valid bound, so the bound is never
     reported on the wrong side of the plan.
     """
@@ -861,6 +897,9 @@ def _heuristic_bound(
     minimize = built.program.sense == "minimize"
     limit = options.time_limit
     seconds = context.left() - _RESERVE * limit if math.isfinite(limit) else math.inf
+    ceiling = reachable_ceiling(built)
+    if searched is None and relative_gap(value, ceiling) <= options.relative_gap:
+        seconds = 0.0  # the ceiling already proves the plan; the search stops at once
     if searched is None:
         searched = proven_bound(
             packed, value, time_limit=max(seconds, 0.0), tolerance=options.relative_gap
@@ -877,9 +916,13 @@ def _heuristic_bound(
     bound = lagrangian
     if not math.isfinite(bound):
         bound, source = (0.0 if minimize else math.inf), "trivial"
-    if relative_gap(value, bound) > options.relative_gap and context.left() >= _LP_SECONDS:
+    bound, source = _with_ceiling(bound, source, built)
+    details["reachable_ceiling"] = ceiling
+    # the LP gets the time left but half the reserve, which is kept for building the solution
+    lp_seconds = context.left() - (0.5 * _RESERVE * limit if math.isfinite(limit) else 0.0)
+    if relative_gap(value, bound) > options.relative_gap and lp_seconds >= _LP_SECONDS:
         relaxation = _relaxation_backend(context.solver).solve(
-            built.program.relaxed(), context.remaining()
+            built.program.relaxed(), replace(options, time_limit=lp_seconds)
         )
         if relaxation.status is Status.OPTIMAL:
             lp = float(relaxation.objective)
@@ -888,6 +931,15 @@ def _heuristic_bound(
                 bound, source = lp, "LP relaxation"
     details["bound_source"] = source
     return (min(bound, value) if minimize else max(bound, value)), details
+
+
+def _ceiling_bounded(result: SolverResult, built: BuiltBundle) -> SolverResult:
+    """The solver's result with its bound lowered to the reachable ceiling when that is
+    tighter (a coverage program; the ceiling is a proven bound, see :func:`reachable_ceiling`)."""
+    ceiling = reachable_ceiling(built)
+    if not result.status.has_solution or not ceiling < result.bound:
+        return result
+    return replace(result, bound=ceiling)
 
 
 def _relaxation_bound(
@@ -1009,7 +1061,6 @@ def plan_summary(
     bundle: BundleInstance, prepared: PreparedBundle, plan: BundlePlan
 ) -> dict[str, NDArray]:
     """Per service: population, covered within r_s, graded coverage; nearest providers."""
-    costs = prepared.costs
     n, n_services = bundle.instance.n_demand, bundle.n_services
     population = bundle.populations.sum(axis=1)
     covered = np.zeros(n_services)
@@ -1018,7 +1069,7 @@ def plan_summary(
     for s, service in enumerate(bundle.catalogue):
         outer = service.outer_threshold
         sites = np.flatnonzero(plan.offers[:, s])
-        nearest, distance = nearest_open(costs, sites)
+        nearest, distance = nearest_provider(bundle, prepared, sites)
         reached = distance <= outer
         providers[:, s] = np.where(reached, nearest, -1)
         full = distance <= service.threshold

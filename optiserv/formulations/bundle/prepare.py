@@ -14,6 +14,14 @@ and the demand rows are reduced exactly:
   (the group is appended to the row's key, so per-group sums stay exact);
 * rows with gradual providers (r_s < d_ij < R_s) are kept one by one, with their partial pairs
   and coverage fractions (R_s − d_ij) / (R_s − r_s).
+
+When the travel costs come from coordinates (no user cost matrix), the pairs are *screened*
+per service before they are formed: a KD-tree gives every demand point's nearest fixed
+provider of s; points within r_s of one are covered whatever the plan (the first reduction
+above), and only the others are paired, within R_s, with the sites that are a unit or a fixed
+provider of s. Those are exactly the pairs the reductions above keep, so the reduced model is
+the same, without ever holding every pair within the largest R_s (at national scale 12M pairs
+instead of 127M). :func:`nearest_provider` then answers "nearest open site" queries by KD-tree.
 """
 
 from __future__ import annotations
@@ -24,12 +32,19 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from optiserv.coverage import reduce_coverage
+from optiserv.coverage import nearest_open, reduce_coverage
 from optiserv.data import CostMatrix
 from optiserv.data.services import BundleInstance
-from optiserv.geometry import travel_costs
+from optiserv.geometry import nearest, travel_costs, within_radius
 
-__all__ = ["FIXED", "NO_PROVIDER", "PreparedBundle", "ServiceBlock", "prepare_bundle"]
+__all__ = [
+    "FIXED",
+    "NO_PROVIDER",
+    "PreparedBundle",
+    "ServiceBlock",
+    "nearest_provider",
+    "prepare_bundle",
+]
 
 FIXED = -1
 """Unit code of a fixed provider (an existing site, not at risk, offering the service)."""
@@ -86,7 +101,11 @@ class PreparedBundle:
     Attributes
     ----------
     costs
-        d_ij for the pairs within the largest R_s.
+        d_ij for the pairs within the largest R_s when the instance has a user cost matrix;
+        ``None`` when the costs come from coordinates and the pairs were screened per service
+        (use :func:`nearest_provider` for nearest-site queries).
+    cutoff
+        The largest R_s: pairs further apart are never used.
     blocks
         One :class:`ServiceBlock` per service.
     unit_available
@@ -96,7 +115,8 @@ class PreparedBundle:
         the instance has none).
     """
 
-    costs: CostMatrix
+    costs: CostMatrix | None
+    cutoff: float
     blocks: tuple[ServiceBlock, ...]
     unit_available: NDArray[np.bool_]
     group_codes: NDArray[np.int64]
@@ -125,9 +145,9 @@ def unit_of_site(
 
 
 def prepare_bundle(bundle: BundleInstance, unit_available: NDArray[np.bool_]) -> PreparedBundle:
-    """Travel costs within the largest threshold, then one reduced block per service."""
+    """One reduced block per service: screened by KD-tree when the costs come from
+    coordinates, else from the user's travel costs within the largest threshold."""
     outer = max(service.outer_threshold for service in bundle.catalogue)
-    costs = travel_costs(bundle.instance, cutoff=outer)
     if bundle.groups is None:
         codes = np.zeros(bundle.instance.n_demand, dtype=np.int64)
         names: tuple[object, ...] = ("all",)
@@ -135,36 +155,121 @@ def prepare_bundle(bundle: BundleInstance, unit_available: NDArray[np.bool_]) ->
         labels, inverse = np.unique(np.asarray(bundle.groups), return_inverse=True)
         codes = inverse.astype(np.int64).ravel()
         names = tuple(labels.tolist())
-    rows = costs.row_indices()
-    blocks = tuple(
-        _service_block(
-            bundle, s, (rows, costs.indices, costs.data), unit_available, codes, len(names)
+    costs: CostMatrix | None = None
+    if bundle.instance.costs is None:
+        blocks = tuple(
+            _reduce_block(bundle, s, *_screened_pairs(bundle, s, unit_available), codes, len(names))
+            for s in range(bundle.n_services)
         )
-        for s in range(bundle.n_services)
+    else:
+        costs = travel_costs(bundle.instance, cutoff=outer)
+        rows = costs.row_indices()
+        blocks = tuple(
+            _reduce_block(
+                bundle,
+                s,
+                *_stored_pairs(bundle, s, (rows, costs.indices, costs.data), unit_available),
+                codes,
+                len(names),
+            )
+            for s in range(bundle.n_services)
+        )
+    return PreparedBundle(costs, outer, blocks, unit_available.copy(), codes, names)
+
+
+def nearest_provider(
+    bundle: BundleInstance, prepared: PreparedBundle, sites: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """For every demand point, the nearest of ``sites`` within the largest R_s and d_ij.
+
+    Points with none of ``sites`` within that distance get -1 and ``inf``. From the stored
+    costs when the instance has them (ties: lowest index), else by KD-tree on the coordinates
+    (ties: any of the tied sites).
+    """
+    sites = np.asarray(sites, dtype=np.int64).ravel()
+    if prepared.costs is not None:
+        return nearest_open(prepared.costs, sites)
+    n = bundle.instance.n_demand
+    site = np.full(n, -1, dtype=np.int64)
+    distance = np.full(n, np.inf)
+    if sites.size == 0:
+        return site, distance
+    instance = bundle.instance
+    found, found_distance = nearest(
+        instance.demand.coordinates, instance.sites.coordinates[sites], 1, instance.metric
     )
-    return PreparedBundle(costs, blocks, unit_available.copy(), codes, names)
+    near = found_distance[:, 0] <= prepared.cutoff
+    site[near] = sites[found[near, 0]]
+    distance[near] = found_distance[near, 0]
+    return site, distance
 
 
-def _service_block(
+Pairs = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.bool_]]
+"""(demand row, unit or FIXED/NO_PROVIDER, d_ij) of the pairs within R_s of one service, and
+the (n,) mask of demand points within r_s of a fixed provider."""
+
+
+def _stored_pairs(
     bundle: BundleInstance,
     s: int,
     pairs: tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float64]],
     unit_available: NDArray[np.bool_],
-    codes: NDArray[np.int64],
-    n_groups: int,
-) -> ServiceBlock:
+) -> Pairs:
+    """The pairs of service s from travel costs within the largest threshold."""
     service = bundle.catalogue.services[s]
-    n = bundle.instance.n_demand
-    n_units = bundle.n_modules + bundle.instance.n_sites
-    population = bundle.populations[s]
     all_rows, all_sites, all_distances = pairs
     near = all_distances <= service.outer_threshold
     rows = all_rows[near]
     unit = unit_of_site(bundle, s, unit_available)[all_sites[near]]
     distance = all_distances[near]
+    fixed_full = np.zeros(bundle.instance.n_demand, dtype=bool)
+    fixed_full[rows[(distance <= service.threshold) & (unit == FIXED)]] = True
+    return rows, unit, distance, fixed_full
+
+
+def _screened_pairs(bundle: BundleInstance, s: int, unit_available: NDArray[np.bool_]) -> Pairs:
+    """The pairs of service s that the reductions keep, screened before they are formed.
+
+    A demand point within r_s of its nearest fixed provider (KD-tree) is covered whatever the
+    plan; the other points are paired within R_s with the sites that are a unit or a fixed
+    provider of s. Pairs of screened-out points are dropped by the reductions anyway, so
+    :func:`_reduce_block` gives the same block as from every pair within the largest R_s.
+    """
+    service = bundle.catalogue.services[s]
+    instance = bundle.instance
+    demand, coordinates = instance.demand.coordinates, instance.sites.coordinates
+    unit_site = unit_of_site(bundle, s, unit_available)
+    fixed = np.flatnonzero(unit_site == FIXED)
+    fixed_full = np.zeros(instance.n_demand, dtype=bool)
+    if fixed.size:
+        _, distance_to_fixed = nearest(demand, coordinates[fixed], 1, instance.metric)
+        fixed_full = distance_to_fixed[:, 0] <= service.threshold
+    open_points = np.flatnonzero(~fixed_full)
+    providers = np.flatnonzero(unit_site != NO_PROVIDER)
+    found = within_radius(
+        demand[open_points], coordinates[providers], service.outer_threshold, instance.metric
+    )
+    rows = open_points[found.row_indices()]
+    unit = unit_site[providers[found.indices]]
+    return rows, unit, np.asarray(found.data, dtype=np.float64), fixed_full
+
+
+def _reduce_block(
+    bundle: BundleInstance,
+    s: int,
+    rows: NDArray[np.int64],
+    unit: NDArray[np.int64],
+    distance: NDArray[np.float64],
+    fixed_full: NDArray[np.bool_],
+    codes: NDArray[np.int64],
+    n_groups: int,
+) -> ServiceBlock:
+    """The reduced rows of service s from its pairs within R_s (module docstring)."""
+    service = bundle.catalogue.services[s]
+    n = bundle.instance.n_demand
+    n_units = bundle.n_modules + bundle.instance.n_sites
+    population = bundle.populations[s]
     full = distance <= service.threshold
-    fixed_full = np.zeros(n, dtype=bool)
-    fixed_full[rows[full & (unit == FIXED)]] = True
     active = ~fixed_full
     take_full = full & (unit >= 0) & active[rows]
     take_partial = ~full & (unit != NO_PROVIDER) & active[rows]

@@ -1,0 +1,92 @@
+"""The reachable ceiling caps every reported bound, and the greedy respects its time limit."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from optiserv.formulations.bundle import ServiceBundle
+from optiserv.formulations.bundle.arrays import heuristic_arrays
+from optiserv.formulations.bundle.build import build_program
+from optiserv.formulations.bundle.model import reachable_ceiling
+from optiserv.heuristics import _bundle_kernels as kernels
+from optiserv.heuristics.bundle import run_bundle_heuristic
+from optiserv.solvers import SolveOptions
+from tests.test_bundle_heuristic import medium_bundle
+
+
+def _ceiling(model: ServiceBundle, seed: int) -> float:
+    bundle = medium_bundle(seed, n=250, m=40)
+    resolved = model.resolve(bundle)
+    built = build_program(bundle, model.prepare(bundle), resolved, "coverage")
+    return reachable_ceiling(built)
+
+
+@pytest.mark.parametrize("method", ["exact", "heuristic"])
+def test_reported_bound_never_exceeds_the_reachable_ceiling(method: str) -> None:
+    model = ServiceBundle(objective="coverage", method=method, budget_one_off=150_000.0)
+    bundle = medium_bundle(0, n=250, m=40)
+    ceiling = _ceiling(model, 0)
+    # the ceiling counts the people within r_s of any provider or possible unit
+    prepared = model.prepare(bundle)
+    weights = np.array([service.weight for service in bundle.catalogue])
+    expected = sum(
+        weights[b.service] * float((b.total_population - b.unreachable_population).sum())
+        for b in prepared.blocks
+    )
+    assert ceiling == pytest.approx(expected, rel=1e-12)
+    solution = model.solve(bundle, options=SolveOptions(time_limit=30))
+    assert solution.objective <= solution.bound <= ceiling * (1 + 1e-12)
+
+
+def test_without_a_budget_the_ceiling_proves_the_heuristic_plan() -> None:
+    model = ServiceBundle(objective="coverage", method="heuristic", min_services=0)
+    bundle = medium_bundle(1, n=250, m=40)
+    solution = model.solve(bundle, options=SolveOptions(time_limit=30))
+    ceiling = _ceiling(model, 1)
+    # every unit can be switched on, so the plan reaches the ceiling and the gap is zero
+    assert solution.objective == pytest.approx(ceiling, rel=1e-9)
+    assert solution.gap <= 1e-9
+    assert solution.details["reachable_ceiling"] == pytest.approx(ceiling)
+
+
+def test_greedy_stops_at_its_time_limit_with_a_feasible_plan() -> None:
+    model = ServiceBundle(objective="coverage", budget_one_off=150_000.0, max_new_points=6)
+    bundle = medium_bundle(0, n=250, m=40)
+    resolved = model.resolve(bundle)
+    arrays = heuristic_arrays(bundle, model.prepare(bundle), resolved, "coverage")
+    stopped = run_bundle_heuristic(arrays, time_limit=0.0)
+    full = run_bundle_heuristic(arrays, time_limit=math.inf)
+    assert stopped.feasible and "time limit" in stopped.message
+    assert stopped.moves == 0 < full.moves
+    assert "time limit" not in full.message
+    assert stopped.covered_weight <= full.covered_weight
+
+
+def test_greedy_in_batches_equals_one_run() -> None:
+    """The lazy greedy's keys carry over between calls, so batches of one move each make
+    the same plan as one call."""
+    model = ServiceBundle(objective="coverage", budget_one_off=150_000.0, max_new_points=6)
+    bundle = medium_bundle(1, n=250, m=40)
+    arrays = heuristic_arrays(bundle, model.prepare(bundle), model.resolve(bundle), "coverage")
+    problem = arrays.problem()
+    n_sites, n_units = arrays.site_kind.size, arrays.module_site.size + arrays.site_kind.size
+    plans = []
+    for batch in (1, n_units):
+        state = kernels.new_state(problem)
+        log = np.empty(2 * n_units + 2, dtype=np.int64)
+        log_size = np.zeros(1, dtype=np.int64)
+        assert kernels.complete_forced(problem, state, log, log_size)
+        key = np.full(n_sites, np.inf)
+        moves = 0
+        while True:
+            made = kernels.greedy_coverage(problem, state, key, log, log_size, batch)
+            moves += made
+            if made < batch:
+                break
+        plans.append((moves, state.on.copy(), float(state.money[2])))
+    assert plans[0][0] == plans[1][0] > 1
+    np.testing.assert_array_equal(plans[0][1], plans[1][1])
+    assert plans[0][2] == plans[1][2]
