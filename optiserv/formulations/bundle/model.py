@@ -413,7 +413,10 @@ class ServiceBundle:
             candidates.append(units_from_plan(bundle, initial, resolved.site_kind))
         if self.warm_start:
             arrays = heuristic_arrays(bundle, prepared, resolved, _heuristic_objective(self))
-            found = run_bundle_heuristic(arrays, time_limit=min(5.0, context.left() / 10))
+            # Greedy and one drop pass, without a clock: the start, and so the optimal plan
+            # HiGHS picks among equally good ones, must not depend on the machine's speed or
+            # on numba compiling in this process (reproducible batches).
+            found = run_bundle_heuristic(arrays, local_search=False)
             if found.feasible:
                 candidates.append((found.module_on, found.site_on))
         best, best_value = None, -math.inf
