@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -13,7 +14,8 @@ from optiserv.formulations.bundle.build import build_program
 from optiserv.formulations.bundle.model import reachable_ceiling
 from optiserv.heuristics import _bundle_kernels as kernels
 from optiserv.heuristics.bundle import run_bundle_heuristic
-from optiserv.solvers import SolveOptions
+from optiserv.solvers import SolveOptions, Status
+from optiserv.solvers.highs import HighsBackend
 from tests.test_bundle_heuristic import medium_bundle
 
 
@@ -50,6 +52,29 @@ def test_without_a_budget_the_ceiling_proves_the_heuristic_plan() -> None:
     assert solution.objective == pytest.approx(ceiling, rel=1e-9)
     assert solution.gap <= 1e-9
     assert solution.details["reachable_ceiling"] == pytest.approx(ceiling)
+
+
+class _NoBoundHighs(HighsBackend):
+    """HiGHS that stops as if at its time limit: its plan, no bound of its own."""
+
+    def solve(self, program, options, initial=None):  # type: ignore[no-untyped-def]
+        result = super().solve(program, options, initial)
+        return dataclasses.replace(result, status=Status.FEASIBLE, bound=math.inf)
+
+
+def test_the_ceiling_proves_a_time_limited_exact_plan() -> None:
+    model = ServiceBundle(objective="coverage", min_services=0)
+    bundle = medium_bundle(1, n=250, m=40)
+    solution = model.solve(bundle, backend=_NoBoundHighs(), options=SolveOptions(time_limit=30))
+    # without a budget every unit opens and the plan reaches the ceiling: proven, not FEASIBLE
+    assert solution.status is Status.OPTIMAL and "reachable ceiling" in solution.message
+    assert solution.bound == pytest.approx(_ceiling(model, 1), rel=1e-12)
+    limited = ServiceBundle(objective="coverage", budget_one_off=150_000.0)
+    capped = limited.solve(
+        medium_bundle(0, n=250, m=40), backend=_NoBoundHighs(), options=SolveOptions(time_limit=30)
+    )
+    # with a budget the ceiling is far above the plan: the bound is capped, the status stays
+    assert capped.status is Status.FEASIBLE and capped.bound == pytest.approx(_ceiling(limited, 0))
 
 
 def test_greedy_stops_at_its_time_limit_with_a_feasible_plan() -> None:

@@ -372,7 +372,9 @@ class ServiceBundle:
             start = self._start(context, built, initial)
         with context.timer("solve"):
             result = _ceiling_bounded(
-                context.solver.solve(built.program, context.remaining(_RESERVE / 2), start), built
+                context.solver.solve(built.program, context.remaining(_RESERVE / 2), start),
+                built,
+                context.options.relative_gap,
             )
         if self.objective != "lexicographic" or not result.status.has_solution:
             return self._finish(context, built, result, "exact", {})
@@ -391,6 +393,7 @@ class ServiceBundle:
             result2 = _ceiling_bounded(
                 context.solver.solve(built2.program, context.remaining(_RESERVE / 2), start2),
                 built2,
+                context.options.relative_gap,
             )
         details = {"stage1": stage1}
         if result2.status.has_solution and result.status is not Status.OPTIMAL:
@@ -936,13 +939,21 @@ def _heuristic_bound(
     return (min(bound, value) if minimize else max(bound, value)), details
 
 
-def _ceiling_bounded(result: SolverResult, built: BuiltBundle) -> SolverResult:
+def _ceiling_bounded(result: SolverResult, built: BuiltBundle, gap: float) -> SolverResult:
     """The solver's result with its bound lowered to the reachable ceiling when that is
-    tighter (a coverage program; the ceiling is a proven bound, see :func:`reachable_ceiling`)."""
+    tighter (a coverage program; the ceiling is a proven bound, see :func:`reachable_ceiling`);
+    a time-limited plan that the ceiling proves within the requested ``gap`` is OPTIMAL."""
     ceiling = reachable_ceiling(built)
     if not result.status.has_solution or not ceiling < result.bound:
         return result
-    return replace(result, bound=ceiling)
+    bounded = replace(result, bound=ceiling)
+    if bounded.status is Status.FEASIBLE and bounded.gap <= gap:
+        bounded = replace(
+            bounded,
+            status=Status.OPTIMAL,
+            message=f"{result.message}; proven by the reachable ceiling",
+        )
+    return bounded
 
 
 def _relaxation_bound(
