@@ -173,6 +173,7 @@ def lagrangian_bound(
     reference: float = 0.0,
     max_iterations: int = 5000,
     coupling_every: int = 10,
+    stop: Callable[[], bool] | None = None,
 ) -> BoundResult:
     """The smallest L found by subgradient search, stopping within ``tolerance`` of ``target``.
 
@@ -195,6 +196,9 @@ def lagrangian_bound(
     coupling_every
         The few coupling multipliers are re-minimised by exact line searches every this many
         subgradient steps of the row multipliers.
+    stop
+        Called after every evaluation; the search ends when it returns True (e.g. once a
+        solver running beside it has finished). The bound found so far stays valid.
     """
     started = time.perf_counter()
     work = _Workspace(problem)
@@ -228,6 +232,8 @@ def lagrangian_bound(
         if not math.isfinite(value) or best - goal <= tolerance * max(1.0, abs(goal + reference)):
             break
         if factor < 1e-5 or time.perf_counter() - started >= time_limit:
+            break
+        if stop is not None and stop():
             break
         # projected subgradient step on the row and pair multipliers
         gradient_rows, gradient_pairs = work.row_gradients()

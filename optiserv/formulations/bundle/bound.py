@@ -179,6 +179,7 @@ def proven_bound(
     *,
     time_limit: float,
     tolerance: float,
+    stop: Callable[[], bool] | None = None,
 ) -> tuple[float, BoundResult]:
     """The bound in the program's sense and units, and the search's record.
 
@@ -202,6 +203,7 @@ def proven_bound(
         time_limit=time_limit,
         tolerance=tolerance,
         reference=packed.sign * packed.offset,
+        stop=stop,
     )
     value = result.bound
     if math.isfinite(value):

@@ -12,6 +12,7 @@ time is left).
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -369,13 +370,14 @@ class ServiceBundle:
         with context.timer("build"):
             built = build_program(bundle, prepared, resolved, first)
         with context.timer("heuristic"):
-            start = self._start(context, built, initial)
-        with context.timer("solve"):
-            result = _ceiling_bounded(
-                context.solver.solve(built.program, context.remaining(_RESERVE / 2), start),
-                built,
-                context.options.relative_gap,
+            arrays = (
+                heuristic_arrays(bundle, prepared, resolved, _heuristic_objective(self))
+                if self.warm_start or initial is not None
+                else None
             )
+            start = self._start(context, built, initial, arrays)
+        with context.timer("solve"):
+            result = self._solve_beside_bound(context, built, start, arrays, first)
         if self.objective != "lexicographic" or not result.status.has_solution:
             return self._finish(context, built, result, "exact", {})
         stage1 = _stage_summary(result)
@@ -405,8 +407,66 @@ class ServiceBundle:
             )
         return self._finish(context, built2, result2, "exact", details)
 
+    def _solve_beside_bound(
+        self,
+        context: _Context,
+        built: BuiltBundle,
+        start: NDArray[np.float64] | None,
+        arrays: BundleArrays | None,
+        first: ObjectiveName,
+    ) -> SolverResult:
+        """The solver's result with the tightest proven bound: its own, the Lagrangian bound
+        searched in a second thread while the solver runs (steered by the start plan's value,
+        stopped when the solver returns), and the reachable ceiling. A plan one of them proves
+        within the requested gap is OPTIMAL.
+        """
+        options = context.remaining(_RESERVE / 2)
+        gap = context.options.relative_gap
+        packed = None
+        if start is not None and arrays is not None and self.objective != "lexicographic":
+            bundle, prepared, resolved = context.bundle, context.prepared, context.resolved
+            packed = bound_problem(bundle, prepared, resolved, arrays, first)
+        if packed is None:
+            return _ceiling_bounded(context.solver.solve(built.program, options, start), built, gap)
+        finished = threading.Event()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            search = pool.submit(
+                proven_bound,
+                packed,
+                built.program.value(start),
+                time_limit=options.time_limit,
+                tolerance=gap,
+                stop=finished.is_set,
+            )
+            try:
+                result = context.solver.solve(built.program, options, start)
+            finally:
+                finished.set()
+            bound, _ = search.result()
+        if result.status is Status.FEASIBLE and result.values is not None:
+            maximize = built.program.sense == "maximize"
+            tighter = bound < result.bound if maximize else bound > result.bound
+            if tighter:
+                floor = max(bound, result.objective) if maximize else min(bound, result.objective)
+                result = replace(result, bound=floor)
+                if result.gap <= gap:
+                    result = replace(
+                        result,
+                        status=Status.OPTIMAL,
+                        message=f"{result.message}; proven by the Lagrangian bound",
+                    )
+                else:
+                    result = replace(
+                        result, message=f"{result.message}; bound from the Lagrangian relaxation"
+                    )
+        return _ceiling_bounded(result, built, gap)
+
     def _start(
-        self, context: _Context, built: BuiltBundle, initial: BundlePlan | None
+        self,
+        context: _Context,
+        built: BuiltBundle,
+        initial: BundlePlan | None,
+        arrays: BundleArrays | None,
     ) -> NDArray[np.float64] | None:
         bundle, prepared, resolved = context.bundle, context.prepared, context.resolved
         candidates: list[tuple[NDArray[np.bool_], NDArray[np.bool_]]] = []
@@ -414,8 +474,7 @@ class ServiceBundle:
             if initial.offers.shape != bundle.existing.shape:
                 raise DataError(f"initial plan: offers must have shape {bundle.existing.shape}")
             candidates.append(units_from_plan(bundle, initial, resolved.site_kind))
-        if self.warm_start:
-            arrays = heuristic_arrays(bundle, prepared, resolved, _heuristic_objective(self))
+        if self.warm_start and arrays is not None:
             # Greedy and one drop pass, without a clock: the start, and so the optimal plan
             # HiGHS picks among equally good ones, must not depend on the machine's speed or
             # on numba compiling in this process (reproducible batches).
