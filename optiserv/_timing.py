@@ -14,7 +14,8 @@ class PhaseTimer:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
-        self._started = time.perf_counter()
+        self.started = time.perf_counter()
+        """``time.perf_counter()`` when the timer was made: the start of the whole solve."""
 
     @contextmanager
     def __call__(self, phase: str) -> Iterator[None]:
@@ -26,4 +27,4 @@ class PhaseTimer:
 
     def total(self) -> dict[str, float]:
         """The phases plus ``total`` since the timer was made."""
-        return {**self.seconds, "total": time.perf_counter() - self._started}
+        return {**self.seconds, "total": time.perf_counter() - self.started}

@@ -12,7 +12,7 @@ from optiserv.data import Instance
 from optiserv.exceptions import ParameterError
 from optiserv.formulations import MaximalCovering
 from optiserv.formulations import mclp as mclp_module
-from optiserv.solvers import SolveOptions, Status
+from optiserv.solvers import SolveOptions, Status, get_backend
 from optiserv.testing import assert_solution_feasible, brute_force_optimum
 from tests.conftest import random_instance
 
@@ -71,7 +71,7 @@ def test_the_program_alone_matches_brute_force(
     monkeypatch.setattr(mclp_module, "_ROUNDS", 0)
     prepared = model._prepare(instance)
     built = model._build(instance, prepared)
-    result = mclp_module.get_backend(backend).solve(built.program, SolveOptions())
+    result = get_backend(backend).solve(built.program, SolveOptions())
     assert result.status is Status.OPTIMAL
     assert result.objective == pytest.approx(best)
     start = model._warm_start(instance, prepared, built, SolveOptions())

@@ -94,6 +94,19 @@ class Formulation(ABC):
         early = self._early_exit(instance, prepared)
         if early is not None:
             return self._empty_solution(instance, early[0], early[1], timer, solver, early[2])
+        return self._solve_prepared(instance, prepared, solver, options, timer)
+
+    def _solve_prepared(
+        self,
+        instance: Instance,
+        prepared: Any,
+        solver: Backend,
+        options: SolveOptions,
+        timer: PhaseTimer,
+    ) -> Solution:
+        """Build, warm start, solve and finish. Models with their own search (bounds that can
+        prove a plan before any program is built, a tree, a sequence of programs) override
+        this step; parameters, preparation and early exits stay in :meth:`solve`."""
         with timer("build"):
             built = self._build(instance, prepared)
         with timer("heuristic"):

@@ -48,7 +48,7 @@ from optiserv.heuristics import (
 )
 from optiserv.lp import ModelBuilder
 from optiserv.solution import Solution
-from optiserv.solvers import Backend, SolveOptions, SolverResult, Status, get_backend, relative_gap
+from optiserv.solvers import Backend, SolveOptions, SolverResult, Status, relative_gap
 from optiserv.solvers.highs import HighsBackend
 
 __all__ = ["MaximalCovering", "Method"]
@@ -166,22 +166,17 @@ class MaximalCovering(Formulation):
         self.radius = radius
         self.method = method
 
-    # ------------------------------------------------------------------ public
-    def solve(
+    # ------------------------------------------------------------------ solve
+    def _solve_prepared(
         self,
         instance: Instance,
-        *,
-        backend: str | Backend = "highs",
-        options: SolveOptions | None = None,
+        prepared: _Prepared,
+        solver: Backend,
+        options: SolveOptions,
+        timer: PhaseTimer,
     ) -> Solution:
-        """Solve the model on ``instance`` and return a checked :class:`Solution`."""
-        options = options or SolveOptions()
-        solver = get_backend(backend)
-        self._check(instance)
-        started = time.perf_counter()
-        timer = PhaseTimer()
-        with timer("coverage"):
-            prepared = self._prepare(instance)
+        """Heuristic with its bound, then the branch and bound or the program (class docstring)."""
+        started = timer.started
         with timer("heuristic"):
             prepared = self._run_heuristic(prepared, options, solver, started)
         incumbent = prepared.incumbent

@@ -23,7 +23,7 @@ from optiserv.formulations.p_median import PMedianData, prepare_p_median
 from optiserv.heuristics.p_median import greedy_interchange
 from optiserv.lp import ModelBuilder
 from optiserv.solution import Solution
-from optiserv.solvers import Backend, SolveOptions, Status, get_backend, relative_gap
+from optiserv.solvers import Backend, SolveOptions, Status, relative_gap
 
 __all__ = ["PCenter", "PCenterData"]
 
@@ -102,24 +102,16 @@ class PCenter(Formulation):
     def __init__(self, *, p: int) -> None:
         self.p = p
 
-    # ------------------------------------------------------------------ public
-    def solve(
+    # ------------------------------------------------------------------ solve
+    def _solve_prepared(
         self,
         instance: Instance,
-        *,
-        backend: str | Backend = "highs",
-        options: SolveOptions | None = None,
+        data: PCenterData,
+        solver: Backend,
+        options: SolveOptions,
+        timer: PhaseTimer,
     ) -> Solution:
-        """Solve the p-center problem on ``instance`` exactly by binary search on the radius."""
-        options = options or SolveOptions()
-        solver = get_backend(backend)
-        self._check(instance)
-        timer = PhaseTimer()
-        with timer("coverage"):
-            data = self._prepare(instance)
-        early = self._early_exit(instance, data)
-        if early is not None:
-            return self._empty_solution(instance, early[0], early[1], timer, solver, early[2])
+        """Exactly, by binary search on the radius (see the class docstring)."""
         radii = data.radii
         tests: list[list[Any]] = []
         with timer("heuristic"):

@@ -42,7 +42,6 @@ from optiserv.solvers import (
     SolveOptions,
     SolverResult,
     Status,
-    get_backend,
     relative_gap,
 )
 
@@ -357,24 +356,16 @@ class PMedian(Formulation):
         self.lagrangian = lagrangian
         self.search = search
 
-    # ------------------------------------------------------------------ public
-    def solve(
+    # ------------------------------------------------------------------ solve
+    def _solve_prepared(
         self,
         instance: Instance,
-        *,
-        backend: str | Backend = "highs",
-        options: SolveOptions | None = None,
+        prepared: PMedianData,
+        solver: Backend,
+        options: SolveOptions,
+        timer: PhaseTimer,
     ) -> Solution:
-        """Solve the p-median problem on ``instance`` exactly (see the class docstring)."""
-        options = options or SolveOptions()
-        solver = get_backend(backend)
-        self._check(instance)
-        timer = PhaseTimer()
-        with timer("coverage"):
-            prepared = self._prepare(instance)
-        early = self._early_exit(instance, prepared)
-        if early is not None:
-            return self._empty_solution(instance, early[0], early[1], timer, solver, early[2])
+        """Lagrangian bound and reductions, then the tree or the MIP (see the class docstring)."""
         with timer("heuristic"):
             prepared = self._bound_and_reduce(instance, prepared)
         plan = prepared.plan
