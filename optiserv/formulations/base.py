@@ -29,7 +29,7 @@ from optiserv.data import Instance
 from optiserv.exceptions import ParameterError
 from optiserv.lp import LinearProgram, VariableRange
 from optiserv.solution import Solution
-from optiserv.solvers import Backend, SolveOptions, SolverResult, Status, get_backend
+from optiserv.solvers import Backend, SolveOptions, SolverResult, Status, get_backend, relative_gap
 
 __all__ = ["BuiltModel", "Formulation", "Served", "site_bounds"]
 
@@ -176,23 +176,50 @@ class Formulation(ABC):
         if result.values is None or not result.status.has_solution:
             return self._empty_solution(instance, result.status, result.message, timer, result, {})
         open_sites = built.open_sites(result.values)
-        served = self._served(instance, prepared, open_sites)
-        return Solution(
-            model=self.name,
+        return self._plan_solution_of(
+            instance,
+            open_sites,
+            self._served(instance, prepared, open_sites),
             status=result.status,
             objective=float(result.objective),
             bound=float(result.bound),
-            gap=float(result.gap),
+            timer=timer,
+            backend=(result.backend, result.backend_version),
+            message=result.message,
+        )
+
+    def _plan_solution_of(
+        self,
+        instance: Instance,
+        open_sites: NDArray[np.int64],
+        served: Served,
+        *,
+        status: Status,
+        objective: float,
+        bound: float,
+        timer: PhaseTimer,
+        backend: tuple[str, str],
+        message: str,
+        details: dict[str, Any] | None = None,
+    ) -> Solution:
+        """The Solution of a plan: ``backend`` is (name, version) of what found it;
+        ``details`` default to the served plan's."""
+        return Solution(
+            model=self.name,
+            status=status,
+            objective=objective,
+            bound=bound,
+            gap=relative_gap(objective, bound),
             open_sites=open_sites,
             open_site_ids=tuple(instance.sites.ids[open_sites].tolist()),
             assignment=served.assignment,
             covered_weight=served.covered_weight,
             total_weight=instance.total_weight,
             timings=timer.total(),
-            backend=result.backend,
-            backend_version=result.backend_version,
-            message=result.message,
-            details=served.details,
+            backend=backend[0],
+            backend_version=backend[1],
+            message=message,
+            details=served.details if details is None else details,
         )
 
     def _empty_solution(

@@ -407,22 +407,16 @@ class MaximalCovering(Formulation):
                 if proven
                 else f"heuristic plan ({incumbent.method}) with a proven bound"
             )
-        return Solution(
-            model=self.name,
+        return self._plan_solution_of(
+            instance,
+            incumbent.sites,
+            served,
             status=status,
             objective=objective,
             bound=bound,
-            gap=relative_gap(objective, bound),
-            open_sites=incumbent.sites,
-            open_site_ids=tuple(instance.sites.ids[incumbent.sites].tolist()),
-            assignment=served.assignment,
-            covered_weight=served.covered_weight,
-            total_weight=instance.total_weight,
-            timings=timer.total(),
-            backend=backend,
-            backend_version=version,
+            timer=timer,
+            backend=(backend, version),
             message=message,
-            details=served.details,
         )
 
 

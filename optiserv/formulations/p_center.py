@@ -23,7 +23,7 @@ from optiserv.formulations.p_median import PMedianData, prepare_p_median
 from optiserv.heuristics.p_median import greedy_interchange
 from optiserv.lp import ModelBuilder
 from optiserv.solution import Solution
-from optiserv.solvers import Backend, SolveOptions, Status, relative_gap
+from optiserv.solvers import Backend, SolveOptions, Status
 
 __all__ = ["PCenter", "PCenterData"]
 
@@ -316,20 +316,15 @@ class PCenter(Formulation):
             "candidate_radii": int(data.radii.size),
             "feasibility_tests": tests,
         }
-        return Solution(
-            model=self.name,
+        return self._plan_solution_of(
+            instance,
+            open_sites,
+            served,
             status=status,
             objective=radius,
             bound=bound,
-            gap=relative_gap(radius, bound),
-            open_sites=open_sites,
-            open_site_ids=tuple(instance.sites.ids[open_sites].tolist()),
-            assignment=served.assignment,
-            covered_weight=served.covered_weight,
-            total_weight=instance.total_weight,
-            timings=timer.total(),
-            backend=solver.name,
-            backend_version=solver.version(),
+            timer=timer,
+            backend=(solver.name, solver.version()),
             message=message,
             details=details,
         )

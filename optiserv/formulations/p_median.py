@@ -691,22 +691,16 @@ class PMedian(Formulation):
         if math.isfinite(solver_bound):
             bound = max(bound, solver_bound)
         bound = min(bound, objective)
-        return Solution(
-            model=self.name,
+        return self._plan_solution_of(
+            instance,
+            open_sites,
+            served,
             status=status,
             objective=objective,
             bound=bound,
-            gap=relative_gap(objective, bound),
-            open_sites=open_sites,
-            open_site_ids=tuple(instance.sites.ids[open_sites].tolist()),
-            assignment=served.assignment,
-            covered_weight=served.covered_weight,
-            total_weight=instance.total_weight,
-            timings=timer.total(),
-            backend=solver.name,
-            backend_version=solver.version(),
+            timer=timer,
+            backend=(solver.name, solver.version()),
             message=message,
-            details=served.details,
         )
 
 
