@@ -126,26 +126,87 @@ def row_keys(indptr: np.ndarray, indices: np.ndarray, n_columns: int) -> np.ndar
     ndarray
         (n,) int64 keys in [0, 2**63).
     """
+    code_a, code_b = column_codes(n_columns)
+    n = indptr.shape[0] - 1
+    keys = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        keys[i] = row_key(indices, indptr[i], indptr[i + 1], code_a, code_b)
+    return keys
+
+
+@njit(cache=True)
+def column_codes(n_columns: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two independent mixed 32-bit codes per column, summed into a row's key."""
     code_a = np.empty(n_columns, dtype=np.int64)
     code_b = np.empty(n_columns, dtype=np.int64)
     for column in range(n_columns):
         code_a[column] = _mix_a(column & _LOW_32)
         code_b[column] = _mix_b((column + 0x5BD1E995) & _LOW_32)
-    n = indptr.shape[0] - 1
-    keys = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        start, stop = indptr[i], indptr[i + 1]
-        sum_a = 0
-        sum_b = 0
-        for k in range(start, stop):
-            column = indices[k]
-            sum_a = (sum_a + code_a[column]) & _LOW_32
-            sum_b = (sum_b + code_b[column]) & _LOW_32
-        length = (stop - start) & _LOW_32
-        first = _mix_a(sum_a ^ length)
-        second = _mix_b((sum_b + length * 0x27D4EB2) & _LOW_32)
-        keys[i] = ((first >> 1) << 32) | second
-    return keys
+    return code_a, code_b
+
+
+@njit(cache=True)
+def row_key(
+    indices: np.ndarray, start: int, stop: int, code_a: np.ndarray, code_b: np.ndarray
+) -> int:
+    """The key of the row ``indices[start:stop]`` (see :func:`row_keys`)."""
+    sum_a = 0
+    sum_b = 0
+    for k in range(start, stop):
+        column = indices[k]
+        sum_a = (sum_a + code_a[column]) & _LOW_32
+        sum_b = (sum_b + code_b[column]) & _LOW_32
+    length = (stop - start) & _LOW_32
+    first = _mix_a(sum_a ^ length)
+    second = _mix_b((sum_b + length * 0x27D4EB2) & _LOW_32)
+    return ((first >> 1) << 32) | second
+
+
+@njit(cache=True)
+def probe(
+    table: np.ndarray,
+    key: int,
+    stored_key: np.ndarray,
+    stored_indptr: np.ndarray,
+    stored_indices: np.ndarray,
+    indices: np.ndarray,
+    start: int,
+    stop: int,
+) -> tuple[int, int]:
+    """Look the row ``indices[start:stop]`` (hash ``key``) up in an open-addressing table.
+
+    Returns (stored row, its slot) when a stored row has the same columns, else (-1, the free
+    slot where it belongs). Keys only narrow the search: equality is checked column by column.
+    """
+    size = table.shape[0]
+    length = stop - start
+    slot = key & (size - 1)
+    while True:
+        found = table[slot]
+        if found < 0:
+            return -1, slot
+        if stored_key[found] == key and stored_indptr[found + 1] - stored_indptr[found] == length:
+            offset = stored_indptr[found] - start
+            equal = True
+            for k in range(start, stop):
+                if indices[k] != stored_indices[offset + k]:
+                    equal = False
+                    break
+            if equal:
+                return found, slot
+        slot = (slot + 1) & (size - 1)
+
+
+@njit(cache=True)
+def rehashed(stored_key: np.ndarray, count: int, size: int) -> np.ndarray:
+    """A table of ``size`` slots (a power of two) holding the first ``count`` stored rows."""
+    table = np.full(size, -1, dtype=np.int64)
+    for existing in range(count):
+        slot = stored_key[existing] & (size - 1)
+        while table[slot] >= 0:
+            slot = (slot + 1) & (size - 1)
+        table[slot] = existing
+    return table
 
 
 @njit(cache=True)
@@ -198,21 +259,9 @@ def group_equal_rows(
             continue
         length = stop - start
         key = keys[i]
-        slot = key & (size - 1)
-        while True:
-            found = table[slot]
-            if found < 0:
-                break
-            if group_key[found] == key and group_indptr[found + 1] - group_indptr[found] == length:
-                offset = group_indptr[found] - start
-                equal = True
-                for k in range(start, stop):
-                    if indices[k] != group_indices[offset + k]:
-                        equal = False
-                        break
-                if equal:
-                    break
-            slot = (slot + 1) & (size - 1)
+        found, slot = probe(
+            table, key, group_key, group_indptr, group_indices, indices, start, stop
+        )
         if found >= 0:
             group[i] = found
             continue
@@ -232,12 +281,7 @@ def group_equal_rows(
         if 2 * n_groups > size:
             # keep the load at most one half: double the table and reinsert every group
             size *= 2
-            table = np.full(size, -1, dtype=np.int64)
-            for existing in range(n_groups):
-                slot = group_key[existing] & (size - 1)
-                while table[slot] >= 0:
-                    slot = (slot + 1) & (size - 1)
-                table[slot] = existing
+            table = rehashed(group_key, n_groups, size)
     nnz = group_indptr[n_groups]
     return (
         group,

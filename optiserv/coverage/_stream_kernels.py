@@ -18,22 +18,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from optiserv.coverage._kernels import _grown, _mix_a, _mix_b
+from optiserv.coverage._kernels import _grown, column_codes, probe, rehashed, row_key
 
 __all__ = ["aggregate_rows", "column_codes", "empty_table"]
 
-_LOW_32 = 0xFFFFFFFF
-
-
-@njit(cache=True)
-def column_codes(n_columns: int) -> tuple[np.ndarray, np.ndarray]:
-    """Two independent mixed 32-bit codes per column, summed into a set's hash."""
-    code_a = np.empty(n_columns, dtype=np.int64)
-    code_b = np.empty(n_columns, dtype=np.int64)
-    for column in range(n_columns):
-        code_a[column] = _mix_a(column & _LOW_32)
-        code_b[column] = _mix_b((column + 0x5BD1E995) & _LOW_32)
-    return code_a, code_b
 
 
 def empty_table(
@@ -123,30 +111,8 @@ def aggregate_rows(
             if record:
                 group[i] = -1
             continue
-        sum_a = 0
-        sum_b = 0
-        for k in range(start, stop):
-            column = indices[k]
-            sum_a = (sum_a + code_a[column]) & _LOW_32
-            sum_b = (sum_b + code_b[column]) & _LOW_32
-        first = _mix_a(sum_a ^ (length & _LOW_32))
-        second = _mix_b((sum_b + (length & _LOW_32) * 0x27D4EB2) & _LOW_32)
-        key = ((first >> 1) << 32) | second
-        slot = key & (size - 1)
-        while True:
-            found = table[slot]
-            if found < 0:
-                break
-            if set_key[found] == key and set_indptr[found + 1] - set_indptr[found] == length:
-                offset = set_indptr[found] - start
-                equal = True
-                for k in range(start, stop):
-                    if indices[k] != set_indices[offset + k]:
-                        equal = False
-                        break
-                if equal:
-                    break
-            slot = (slot + 1) & (size - 1)
+        key = row_key(indices, start, stop, code_a, code_b)
+        found, slot = probe(table, key, set_key, set_indptr, set_indices, indices, start, stop)
         if found < 0:
             # a new set: store its columns and key, and enter it in the table
             found = n_sets
@@ -167,12 +133,7 @@ def aggregate_rows(
             if 2 * n_sets > size:
                 # keep the load at most one half: double the table and reinsert every set
                 size *= 2
-                table = np.full(size, -1, dtype=np.int64)
-                for existing in range(n_sets):
-                    slot = set_key[existing] & (size - 1)
-                    while table[slot] >= 0:
-                        slot = (slot + 1) & (size - 1)
-                    table[slot] = existing
+                table = rehashed(set_key, n_sets, size)
         set_points[found] += 1
         for c in range(n_columns):
             set_weight[found, c] += weights[i, c]
