@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -27,6 +23,7 @@ from optiserv.coverage import (
 from optiserv.data import CostMatrix, Instance
 from optiserv.exceptions import DataError, ParameterError
 from optiserv.geometry import within_radius
+from tests._pure_python import pure_python_report
 from tests.reference import coverage as reference
 from tests.reference.distances import euclidean_dense
 
@@ -312,21 +309,7 @@ def test_kernels_run_as_pure_python() -> None:
 
     The row hashes are the same numbers compiled and interpreted.
     """
-    environment = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    environment["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(ROOT), environment.get("PYTHONPATH", "")])
-    )
-    completed = subprocess.run(
-        [sys.executable, "-W", "error", "-c", _PURE_PYTHON_CHECK],
-        env=environment,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    result = pure_python_report(_PURE_PYTHON_CHECK)
     assert result["report"] == dict.fromkeys(result["report"], True), result["report"]
     # the same hashes from the compiled kernel
     rng = np.random.default_rng(0)

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -18,6 +14,7 @@ from hypothesis.extra.numpy import arrays
 from optiserv.data import CostMatrix, Instance
 from optiserv.exceptions import DataError, ParameterError
 from optiserv.geometry import EARTH_RADIUS, distance, nearest, pairwise, travel_costs, within_radius
+from tests._pure_python import pure_python_report
 from tests.reference import distances as reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -361,19 +358,5 @@ _PURE_PYTHON_CHECK = textwrap.dedent(
 
 def test_kernels_run_as_pure_python() -> None:
     """Every geometry kernel also runs, and agrees, with ``NUMBA_DISABLE_JIT=1``."""
-    environment = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    environment["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(ROOT), environment.get("PYTHONPATH", "")])
-    )
-    completed = subprocess.run(
-        [sys.executable, "-W", "error", "-c", _PURE_PYTHON_CHECK],
-        env=environment,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    report = pure_python_report(_PURE_PYTHON_CHECK)
     assert report == dict.fromkeys(report, True) and len(report) == 5, report

@@ -4,10 +4,6 @@ each checked against the matrix path or an obvious reference."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -33,6 +29,7 @@ from optiserv.geometry import pairwise, within_radius
 from optiserv.geometry.distance import within_radius_chunks
 from optiserv.solvers import SolveOptions, Status
 from optiserv.testing import assert_solution_feasible, brute_force_optimum
+from tests._pure_python import pure_python_report
 from tests.conftest import random_instance
 from tests.reference import coverage as reference
 from tests.reference.distances import euclidean_dense, within_radius_reference
@@ -536,21 +533,7 @@ _PURE_PYTHON_CHECK = textwrap.dedent(
 
 def test_kernels_run_as_pure_python() -> None:
     """The streaming kernels also run, and agree, with ``NUMBA_DISABLE_JIT=1``."""
-    environment = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    environment["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(ROOT), environment.get("PYTHONPATH", "")])
-    )
-    completed = subprocess.run(
-        [sys.executable, "-W", "error", "-c", _PURE_PYTHON_CHECK],
-        env=environment,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    report = pure_python_report(_PURE_PYTHON_CHECK)
     assert report == dict.fromkeys(report, True) and len(report) == 3, report
 
 
