@@ -72,7 +72,6 @@ def test_the_ceiling_proves_a_time_limited_exact_plan() -> None:
     assert solution.bound == pytest.approx(_ceiling(model, 1), rel=1e-12)
 
 
-
 @pytest.mark.parametrize("objective", ["coverage", "cost"])
 def test_the_exact_path_reports_the_lagrangian_bound_beside_the_solver(objective: str) -> None:
     if objective == "coverage":
@@ -130,3 +129,50 @@ def test_greedy_in_batches_equals_one_run() -> None:
     assert plans[0][0] == plans[1][0] > 1
     np.testing.assert_array_equal(plans[0][1], plans[1][1])
     assert plans[0][2] == plans[1][2]
+
+
+def _target_arrays(seed: int):  # type: ignore[no-untyped-def]
+    model = ServiceBundle(objective="cost", targets={"groceries": 0.7})
+    bundle = medium_bundle(seed, n=250, m=40)
+    return heuristic_arrays(bundle, model.prepare(bundle), model.resolve(bundle), "cost")
+
+
+def test_the_target_greedy_stops_at_its_time_limit_and_says_so() -> None:
+    arrays = _target_arrays(0)
+    stopped = run_bundle_heuristic(arrays, time_limit=0.0)
+    full = run_bundle_heuristic(arrays, time_limit=math.inf)
+    assert full.feasible and "time limit" not in full.message
+    # the targets are short before the first move, so a spent limit leaves no feasible plan
+    assert not stopped.feasible
+    assert "time limit" in stopped.message and "groceries" in stopped.message
+
+
+@pytest.mark.parametrize("cost_mode", [0, 1])
+def test_the_target_greedy_in_batches_equals_one_run(cost_mode: int) -> None:
+    """The deficit greedy's keys carry over between calls, so batches of one move each make
+    the same plan as one call to the end."""
+    arrays = _target_arrays(1)
+    problem = arrays.problem()
+    n_units = arrays.module_site.size + arrays.site_kind.size
+    plans = []
+    for batch in (1, None):
+        state = kernels.new_state(problem)
+        log = np.empty(2 * n_units + 2, dtype=np.int64)
+        log_size = np.zeros(1, dtype=np.int64)
+        assert kernels.complete_forced(problem, state, log, log_size)
+        if batch is None:
+            met = kernels.greedy_deficit(problem, state, np.int64(cost_mode), log, log_size)
+            moves = -1
+        else:
+            key = kernels.deficit_keys(problem, state, np.int64(cost_mode))
+            moves, outcome = 0, kernels.DEFICIT_BATCH_USED
+            while outcome == kernels.DEFICIT_BATCH_USED:
+                made, outcome = kernels.greedy_deficit_moves(
+                    problem, state, np.int64(cost_mode), key, log, log_size, batch
+                )
+                moves += made
+            met = outcome == kernels.DEFICIT_MET
+        plans.append((met, state.on.copy(), moves))
+    assert plans[0][0] and plans[1][0]
+    assert plans[0][2] > 1
+    np.testing.assert_array_equal(plans[0][1], plans[1][1])

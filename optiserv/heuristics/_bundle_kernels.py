@@ -524,6 +524,16 @@ def greedy_coverage(
     return moves
 
 
+DEFICIT_MET = 1
+""":func:`greedy_deficit_moves` outcome: every target and equity constraint holds."""
+DEFICIT_STUCK = 0
+"""Outcome: no move makes progress within the budgets and limits."""
+DEFICIT_BATCH_USED = -1
+"""Outcome: the batch of moves ran out first; call again with the same keys to go on."""
+_UNLIMITED = 2**62
+"""A batch size no greedy reaches."""
+
+
 @njit(cache=True, nogil=True)
 def greedy_deficit(
     problem: Problem,
@@ -532,29 +542,63 @@ def greedy_deficit(
     log: np.ndarray,
     log_size: np.ndarray,
 ) -> bool:
-    """Lazy greedy on progress towards the short targets and equity constraints per cost.
+    """Lazy greedy on progress towards the short targets and equity constraints per cost,
+    run to the end. Returns True when every constraint holds at the end."""
+    key = deficit_keys(problem, state, cost_mode)
+    _, outcome = greedy_deficit_moves(problem, state, cost_mode, key, log, log_size, _UNLIMITED)
+    return outcome == DEFICIT_MET
 
-    A site's key is an upper bound of its best ratio (progress and budget room only shrink),
-    so a re-evaluated site that still beats every other key is the true best. Returns True
-    when every constraint holds at the end.
-    """
+
+@njit(cache=True, nogil=True)
+def deficit_keys(problem: Problem, state: State, cost_mode: int | np.integer) -> np.ndarray:
+    """The first keys of the deficit greedy: each site's best progress per cost (≤ 0: none)."""
     n_sites = problem.site_int.shape[0]
     n_units = problem.unit_ptr.shape[0] - 1
     n_constraints = problem.need.shape[0]
+    key = np.full(n_sites, -1.0)
     if worst_deficit(problem.need, state.amount) <= _TOLERANCE:
-        return True
+        return key
     value = np.zeros(n_units, dtype=np.float64)
     scratch = np.zeros(max(n_constraints, 1), dtype=np.float64)
     touched = np.empty(max(n_constraints, 1), dtype=np.int64)
     chosen = np.empty(_MAX_SUBSET_MODULES, dtype=np.int64)
-    key = np.full(n_sites, -1.0)
     for j in range(n_sites):
         _site_progress(problem, state, j, value, scratch, touched)
         key[j], _ = evaluate_site(problem, state, j, value, cost_mode, np.bool_(False), chosen)
+    return key
+
+
+@njit(cache=True, nogil=True)
+def greedy_deficit_moves(
+    problem: Problem,
+    state: State,
+    cost_mode: int | np.integer,
+    key: np.ndarray,
+    log: np.ndarray,
+    log_size: np.ndarray,
+    max_moves: int,
+) -> tuple[int, int]:
+    """At most ``max_moves`` moves of the lazy deficit greedy from the keys of
+    :func:`deficit_keys` (updated in place, so the greedy can run in batches).
+
+    A site's key is an upper bound of its best ratio (progress and budget room only shrink),
+    so a re-evaluated site that still beats every other key is the true best. Returns the
+    moves made and the outcome: :data:`DEFICIT_MET`, :data:`DEFICIT_STUCK` or
+    :data:`DEFICIT_BATCH_USED`.
+    """
+    n_units = problem.unit_ptr.shape[0] - 1
+    n_constraints = problem.need.shape[0]
+    value = np.zeros(n_units, dtype=np.float64)
+    scratch = np.zeros(max(n_constraints, 1), dtype=np.float64)
+    touched = np.empty(max(n_constraints, 1), dtype=np.int64)
+    chosen = np.empty(_MAX_SUBSET_MODULES, dtype=np.int64)
+    moves = 0
     while worst_deficit(problem.need, state.amount) > _TOLERANCE:
+        if moves >= max_moves:
+            return moves, DEFICIT_BATCH_USED
         j = int(np.argmax(key))
         if key[j] <= 0:
-            return False
+            return moves, DEFICIT_STUCK
         _site_progress(problem, state, j, value, scratch, touched)
         ratio, size = evaluate_site(problem, state, j, value, cost_mode, np.bool_(False), chosen)
         key[j] = -1.0
@@ -562,11 +606,12 @@ def greedy_deficit(
             continue
         if ratio >= key.max() * (1.0 - 1e-12):
             apply_move(problem, state, j, chosen, size, log, log_size)
+            moves += 1
             _site_progress(problem, state, j, value, scratch, touched)
             key[j], _ = evaluate_site(problem, state, j, value, cost_mode, np.bool_(False), chosen)
         else:
             key[j] = ratio
-    return True
+    return moves, DEFICIT_MET
 
 
 # ---------------------------------------------------------------------------------- local search

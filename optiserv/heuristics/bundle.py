@@ -234,7 +234,10 @@ def run_bundle_heuristic(
 ) -> HeuristicResult:
     """Greedy construction and swap/drop local search within ``time_limit`` seconds.
 
-    The greedy and one drop pass always run; swaps stop at the time limit. ``on_greedy``, if
+    The greedies check the clock between batches of moves: the time limit can stop the
+    coverage greedy with a feasible, incomplete plan, or the target greedy with a plan still
+    short of a target (then the result is not feasible and says so). One drop pass always
+    runs; swaps stop at the time limit. ``on_greedy``, if
     given, is called with copies of (module on, site open) of the greedy's feasible plan before
     the local search starts (e.g. to start a bound that needs a plan's value); ``stop``, if
     given, ends the swaps early when it returns True (e.g. once a bound proves the plan good
@@ -264,9 +267,22 @@ def run_bundle_heuristic(
                 0,
                 0,
             )
-        met = kernels.greedy_deficit(problem, state, cost_mode, log, log_size)
-        if met:
+        met, timed_out = _greedy_deficit_until(
+            problem, state, cost_mode, log, log_size, started, time_limit
+        )
+        if met or timed_out:
             break
+    if timed_out:
+        short = _short_constraints(arrays, state)
+        return _result(
+            problem,
+            state,
+            False,
+            f"the time limit ({time_limit:g} s) stopped the greedy before it could meet {short}",
+            0,
+            0,
+            0,
+        )
     if not met:
         # repair: swap groups while the total shortfall shrinks
         swaps = _swap_until_stuck(problem, state, 2, started, time_limit)
@@ -292,7 +308,6 @@ def run_bundle_heuristic(
             swaps,
             0,
         )
-    timed_out = False
     if not cost_objective:
         added, timed_out = _greedy_coverage_until(
             problem, state, log, log_size, n_units, started, time_limit
@@ -318,6 +333,36 @@ def run_bundle_heuristic(
     return _result(problem, state, feasible, message, moves, swaps, drops)
 
 
+def _greedy_deficit_until(
+    problem: kernels.Problem,
+    state: kernels.State,
+    cost_mode: int,
+    log: NDArray[np.int64],
+    log_size: NDArray[np.int64],
+    started: float,
+    time_limit: float,
+) -> tuple[bool, bool]:
+    """:func:`kernels.greedy_deficit_moves` in batches, checking the clock between batches.
+
+    Returns whether every target and equity constraint holds, and whether the time limit
+    stopped the greedy first (then the plan may still be short of a target).
+    """
+    if kernels.worst_deficit(problem.need, state.amount) <= 1e-9:
+        return True, False
+    key = kernels.deficit_keys(problem, state, np.int64(cost_mode))
+    outcome = kernels.DEFICIT_BATCH_USED
+
+    def batch(size: int) -> tuple[int, bool]:
+        nonlocal outcome
+        made, outcome = kernels.greedy_deficit_moves(
+            problem, state, np.int64(cost_mode), key, log, log_size, size
+        )
+        return made, outcome == kernels.DEFICIT_BATCH_USED
+
+    _, timed_out = _in_batches(batch, started, time_limit)
+    return outcome == kernels.DEFICIT_MET, timed_out
+
+
 def _greedy_coverage_until(
     problem: kernels.Problem,
     state: kernels.State,
@@ -330,26 +375,43 @@ def _greedy_coverage_until(
     """:func:`kernels.greedy_coverage` in batches, checking the clock between batches.
 
     Every greedy move keeps the plan feasible (it only adds coverage within the budgets and
-    limits), so stopping between moves leaves a feasible plan. A batch starts at one move and
-    doubles while a batch takes under ``_BATCH_SECONDS``, so the clock is read often at scale
-    (one move scans every site) and rarely on small instances. Returns the moves made and
+    limits), so stopping between moves leaves a feasible plan. Returns the moves made and
     whether the time limit stopped the greedy before it ran out of moves.
     """
     key = np.full(problem.site_int.shape[0], np.inf)
-    moves, batch = 0, 1
-    while moves < max_moves:
+    moves = 0
+
+    def batch(size: int) -> tuple[int, bool]:
+        nonlocal moves
+        size = min(size, max_moves - moves)
+        made = kernels.greedy_coverage(problem, state, key, log, log_size, size)
+        moves += made
+        return made, made == size and moves < max_moves
+
+    return _in_batches(batch, started, time_limit)
+
+
+def _in_batches(
+    batch: Callable[[int], tuple[int, bool]], started: float, time_limit: float
+) -> tuple[int, bool]:
+    """Call ``batch(size)`` (moves made, whether more may follow) until it is done or the
+    time is up; returns the moves made and whether the time limit stopped it.
+
+    A batch starts at one move and doubles while a batch takes under ``_BATCH_SECONDS``, so
+    the clock is read often at scale (one move can scan every site) and rarely on small
+    instances.
+    """
+    moves, size = 0, 1
+    while True:
         if time.perf_counter() - started >= time_limit:
             return moves, True
         batch_started = time.perf_counter()
-        made = kernels.greedy_coverage(
-            problem, state, key, log, log_size, min(batch, max_moves - moves)
-        )
+        made, more = batch(size)
         moves += made
-        if made < batch:
-            break
+        if not more:
+            return moves, False
         if time.perf_counter() - batch_started < _BATCH_SECONDS:
-            batch *= 2
-    return moves, False
+            size *= 2
 
 
 def _swap_until_stuck(
