@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11 and make:
-#   make demo   create .venv, install optiserv, run the default scenario
+#   make demo   create .venv, install optiserv (and compile its numba kernels), run the default scenario
 #   make test   create .venv, install optiserv with its dev tools, run lint and the test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/optiserv warmup --quiet
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -1,5 +1,8 @@
 """Cold start: ``optiserv solve mclp`` on a tiny case as a fresh process, numba cache empty vs warm.
 
+The last two rows time ``optiserv warmup`` into a fresh cache (the install step) and the first
+solve after it.
+
 Usage::
 
     .venv/bin/python benchmarks/bench_cold_start.py              # median of 3 each
@@ -120,6 +123,14 @@ def main(argv: list[str] | None = None) -> int:
                 _run(solve, run_env))
             cache_files.append(_cache_files(cache))
             samples.setdefault("solve mclp, numba cache warm", []).append(_run(solve, run_env))
+            # what an install does: `optiserv warmup` into a fresh cache, then the first solve
+            primed = folder / f"numba-cache-warmup-{repeat}"
+            primed.mkdir()
+            primed_env = {**env, "NUMBA_CACHE_DIR": str(primed)}
+            samples.setdefault("optiserv warmup, numba cache empty (the install step)", []).append(
+                _run([*base, "warmup", "--quiet"], primed_env))
+            samples.setdefault("solve mclp, first run after optiserv warmup", []).append(
+                _run(solve, primed_env))
 
     load_end = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     sys.path.insert(0, str(HERE))
@@ -136,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         f"- load average (1, 5, 15 min) at end: {load_end}",
         f"- `{shlex.join(['optiserv', *solve[len(base):]])}` on 30 demand points, 6 sites "
         "(CSV files in a temporary folder); each repetition a fresh empty `NUMBA_CACHE_DIR`, "
-        "first run cold, second run warm with the cache the first one wrote "
+        "first run cold, second run warm with the cache the first one wrote; then a second "
+        "fresh cache filled by `optiserv warmup` (what `make` runs after installing) and the "
+        "first solve after it "
         f"({', '.join(map(str, cache_files))} files in it); Python's bytecode cache and the "
         "OS file cache are warm throughout",
         f"- medians of {args.repeat} fresh processes each; wall = process start to exit; cpu = "

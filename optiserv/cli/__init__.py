@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import typer
 
-from optiserv.cli import batch, costs, demo, scenarios, solve  # noqa: F401  (registers the commands)
+from optiserv.cli import batch, costs, demo, scenarios, solve, warmup  # noqa: F401  (registers the commands)
 from optiserv.cli.app import app
 from optiserv.cli.errors import DEBUG_VARIABLE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
 from optiserv.cli.output import REQUIRED_JSON_KEYS, solution_summary
