@@ -34,17 +34,39 @@ def _cpu() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def _peak_kib() -> int:
-    """This process's peak resident memory (VmHWM), in KiB.
+def _status_kib(key: str) -> int:
+    """A memory line of /proc/self/status in KiB: ``VmHWM`` (peak resident memory) or
+    ``VmRSS`` (resident now).
 
     Not ``ru_maxrss``: Linux carries a forked child's resident size at ``exec`` into the
     new program's ``ru_maxrss``, so a worker started from a big parent would inherit it.
     """
     with open("/proc/self/status", encoding="ascii") as handle:
         for line in handle:
-            if line.startswith("VmHWM:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def _model_memory_start(job: dict) -> dict[str, object]:
+    """Mark the start of the model's memory, as the optiserv worker does
+    (``bench_spopt.model_memory_start``): the resident size now (the base) and the peak so
+    far are recorded, the peak (VmHWM) is reset to the resident size (``5`` to
+    /proc/self/clear_refs), and the job's marker file tells the parent to sample the
+    worker's and CBC's resident memory for the model's peak from now on."""
+    out: dict[str, object] = {
+        "startup_hwm_kib": _status_kib("VmHWM"),
+        "model_base_kib": _status_kib("VmRSS"),
+    }
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+            handle.write("5")
+        out["peak_reset"] = True
+    except OSError:  # without the reset, VmHWM after the solve is the whole run's peak
+        out["peak_reset"] = False
+    with open(job["model_marker"], "w", encoding="ascii"):
+        pass
+    return out
 
 
 def _status(problem) -> str:
@@ -107,6 +129,7 @@ def main() -> int:
         out["startup"] = time.perf_counter() - started
         out["version"] = f"spopt {spopt.__version__}, PuLP {pulp.__version__}"
 
+        out.update(_model_memory_start(job))
         cpu0 = _cpu()
         t0 = time.perf_counter()
         built = _build(job["model"], spopt_locate, cost, weights, job["radius"], job["p"])
@@ -124,6 +147,7 @@ def main() -> int:
             message = str(error)
         t2 = time.perf_counter()
         out["cpu"] = _cpu() - cpu0
+        out["model_hwm_kib"] = _status_kib("VmHWM")
         out["build"], out["solve"], out["total"] = t1 - t0, t2 - t1, t2 - t0
         problem = built.problem
         out["status"] = _status(problem)
@@ -138,7 +162,8 @@ def main() -> int:
         out["status"] = "error"
         out["traceback"] = traceback.format_exc()
         out["message"] = out["traceback"].strip().splitlines()[-1]
-    out["hwm_kib"] = _peak_kib()
+    # the peak was reset before the build: the whole run's peak is the larger of the two
+    out["hwm_kib"] = max(int(out.get("startup_hwm_kib", 0)), _status_kib("VmHWM"))
     with open(job["result"], "w", encoding="utf-8") as handle:
         json.dump(out, handle)
     return 0

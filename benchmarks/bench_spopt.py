@@ -173,6 +173,9 @@ def optiserv_worker(job_path: str) -> int:
         data = np.load(job["data"])
         demand, sites = data["demand"], data["sites"]
         cost, weights = np.ascontiguousarray(data["cost"]), data["weights"]
+        # Read-only, the matrix is shared by the instance instead of copied (see
+        # CostMatrix.from_dense); spopt's from_cost_matrix reads it without a copy too.
+        cost.flags.writeable = False
         # Warm-up on a tiny instance of the same model: numba kernels are loaded from the
         # cache (or compiled) here, in "startup", not in the timed solve.
         rng = np.random.default_rng(1)
@@ -186,6 +189,7 @@ def optiserv_worker(job_path: str) -> int:
         out["version"] = f"optiserv {optiserv.__version__}"
 
         options = SolveOptions(time_limit=job["time_limit"], threads=job["threads"])
+        out.update(model_memory_start(job))
         cpu0 = cpu()
         t0 = time.perf_counter()
         instance = Instance.from_arrays(demand, sites, weights=weights, costs=cost)
@@ -193,6 +197,7 @@ def optiserv_worker(job_path: str) -> int:
         solution = model_for(job["p"]).solve(instance, backend=job["backend"], options=options)
         t2 = time.perf_counter()
         out["cpu"] = cpu() - cpu0
+        out["model_hwm_kib"] = proc_status_kib("VmHWM")
         phases = solution.timings
         build = (t1 - t0) + phases.get("coverage", 0.0) + phases.get("build", 0.0)
         out["build"], out["total"] = build, t2 - t0
@@ -208,11 +213,43 @@ def optiserv_worker(job_path: str) -> int:
         out["traceback"] = traceback.format_exc()
         out["message"] = out["traceback"].strip().splitlines()[-1]
     # VmHWM, not ru_maxrss: Linux carries the parent's resident size into a child's ru_maxrss
-    # through fork and exec, which would charge this file's parent to the worker.
-    status = Path("/proc/self/status").read_text(encoding="ascii").splitlines()
-    out["hwm_kib"] = next((int(x.split()[1]) for x in status if x.startswith("VmHWM:")), 0)
+    # through fork and exec, which would charge this file's parent to the worker. The peak
+    # was reset before the build, so the whole run's peak is the larger of the two.
+    out["hwm_kib"] = max(int(out.get("startup_hwm_kib", 0)), proc_status_kib("VmHWM"))
     Path(job["result"]).write_text(json.dumps(out), encoding="utf-8")
     return 0
+
+
+def proc_status_kib(key: str) -> int:
+    """A memory line of /proc/self/status (``VmRSS``, ``VmHWM``), in KiB; 0 if absent."""
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def model_memory_start(job: dict) -> dict[str, object]:
+    """Mark the start of the model's memory: just before the build (after imports, the
+    loaded instance and the warm-up). Mirrored in benchmarks/_spopt_worker.py.
+
+    Records the resident size now (the base) and the peak so far, resets the process's
+    peak (VmHWM) to its current size (``5`` to /proc/self/clear_refs, Linux ≥ 4.0), and
+    creates the job's marker file, from which the parent adds the sampled resident memory
+    of the worker's children (CBC) to the model's peak.
+    """
+    out: dict[str, object] = {
+        "startup_hwm_kib": proc_status_kib("VmHWM"),
+        "model_base_kib": proc_status_kib("VmRSS"),
+    }
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+            handle.write("5")
+        out["peak_reset"] = True
+    except OSError:  # without the reset, VmHWM after the solve is the whole run's peak
+        out["peak_reset"] = False
+    Path(job["model_marker"]).touch()
+    return out
 
 
 # ---------------------------------------------------------------------------------- spopt env
@@ -284,6 +321,7 @@ class RunResult:
     evaluated: float = math.nan
     plan_problem: str = ""
     peak_kib: int = 0
+    model_kib: int = 0  # peak during build + solve minus the resident size before the build
     message: str = ""
     version: str = ""
     limited: bool = False  # stopped by a limit: times and ratios are lower bounds
@@ -306,10 +344,14 @@ def run_worker(
     process = subprocess.Popen(
         [*command, str(job_file)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
-    killed, sampled_peak = "", 0
+    marker = Path(job["model_marker"])
+    marker.unlink(missing_ok=True)
+    killed, sampled_peak, model_peak = "", 0, 0
     while process.poll() is None:
         rss = _tree_rss_kib(process.pid)
         sampled_peak = max(sampled_peak, rss)
+        if marker.exists():  # the worker is building or solving the model
+            model_peak = max(model_peak, rss)
         elapsed = time.perf_counter() - started
         if rss > memory_kib:
             killed = f"killed at the memory limit ({memory_kib / 2**20:g} GiB)"
@@ -327,7 +369,23 @@ def run_worker(
     if not out and not killed:
         tail = (workdir / "worker.log").read_text(errors="replace")[-600:]
         killed = f"worker exited {process.returncode} without a result: {tail}"
+    out["sampled_model_kib"] = model_peak
     return out, wall, sampled_peak, killed
+
+
+def model_kib(out: dict) -> int:
+    """The model's memory: its peak minus the resident size just before the build.
+
+    The peak is the larger of the worker's own VmHWM since its reset at the build (exact;
+    the whole run's peak when the reset was not possible) and the worker's and its
+    children's summed resident memory, sampled every 0.2 s from the build on. 0 when the
+    worker never reached the build.
+    """
+    base = int(out.get("model_base_kib", 0))
+    if not base:
+        return 0
+    peak = max(int(out.get("model_hwm_kib", 0)), int(out.get("sampled_model_kib", 0)))
+    return max(peak - base, 0)
 
 
 def run_one(tool: str, backend: str, case: Case, data_path: Path, arrays: dict,
@@ -335,7 +393,7 @@ def run_one(tool: str, backend: str, case: Case, data_path: Path, arrays: dict,
     job = {
         "data": str(data_path), "model": case.model, "radius": RADIUS, "p": case.p,
         "time_limit": args.time_limit, "threads": args.threads, "backend": backend,
-        "result": str(workdir / "result.json"),
+        "result": str(workdir / "result.json"), "model_marker": str(workdir / "model.marker"),
     }
     if tool == "optiserv":
         command = [sys.executable, str(Path(__file__).resolve()), "--optiserv-worker"]
@@ -351,14 +409,14 @@ def run_one(tool: str, backend: str, case: Case, data_path: Path, arrays: dict,
         if "build" in out:
             seconds["build"] = float(out["build"])
         return RunResult(
-            label, "killed", seconds, peak_kib=sampled, message=killed, limited=True,
-            version=str(out.get("version", "")),
+            label, "killed", seconds, peak_kib=sampled, model_kib=model_kib(out),
+            message=killed, limited=True, version=str(out.get("version", "")),
         )
     seconds = {k: float(out[k]) for k in ("startup", "build", "solve", "total", "cpu") if k in out}
     seconds["process"] = wall
     result = RunResult(
         label, str(out.get("status", "error")), seconds,
-        peak_kib=max(sampled, int(out.get("hwm_kib", 0))),
+        peak_kib=max(sampled, int(out.get("hwm_kib", 0))), model_kib=model_kib(out),
         message=str(out.get("message", "")), version=str(out.get("version", "")),
     )
     if out.get("objective") is not None:
@@ -379,6 +437,7 @@ def median_result(results: list[RunResult]) -> RunResult:
     keys = set.intersection(*(set(r.seconds) for r in results))
     last.seconds = {k: statistics.median(r.seconds[k] for r in results) for k in keys}
     last.peak_kib = int(statistics.median(r.peak_kib for r in results))
+    last.model_kib = int(statistics.median(r.model_kib for r in results))
     statuses = {r.status for r in results}
     if len(statuses) > 1:
         last.message = f"statuses differ across repeats: {sorted(statuses)}. {last.message}"
@@ -462,11 +521,12 @@ def _ratio(spopt: RunResult, base: RunResult, key: str) -> str:
     return f"{mark}{a / b:,.1f}×"
 
 
-def _memory_ratio(spopt: RunResult, base: RunResult) -> str:
-    if not spopt.peak_kib or not base.peak_kib:
+def _memory_ratio(spopt: RunResult, base: RunResult, key: str = "peak_kib") -> str:
+    a, b = getattr(spopt, key), getattr(base, key)
+    if not a or not b:
         return "–"
     mark = "≥ " if spopt.status == "killed" else ""
-    return f"{mark}{spopt.peak_kib / base.peak_kib:,.1f}×"
+    return f"{mark}{a / b:,.1f}×"
 
 
 def markdown(info: dict[str, str], cases: list[tuple[Case, list[RunResult], list[str]]],
@@ -493,13 +553,18 @@ def markdown(info: dict[str, str], cases: list[tuple[Case, list[RunResult], list
         "result look-ups); total = build + solve; cpu = user + system seconds of the worker "
         "and its children (CBC) over build + solve",
         "- peak MiB = the larger of the worker's own peak (VmHWM) and the peak of the summed "
-        "resident memory of the worker and its children (CBC), sampled every 0.2 s; ratios "
+        "resident memory of the worker and its children (CBC), sampled every 0.2 s; "
+        "model MiB = the same peak over build + solve only (VmHWM reset to the resident size "
+        "just before the build, through /proc/self/clear_refs; children sampled from the "
+        "build on) minus the worker's resident size just before the build (after imports, "
+        "the loaded instance and the warm-up), measured the same way for both tools; ratios "
         "are spopt / optiserv (the first optiserv backend); `≥` marks a spopt run stopped "
         "by a limit while optiserv finished",
         "",
         "| case | layout | model | tool | status | objective | startup s | build s | solve s "
-        "| total s | cpu s | peak MiB | total ratio | cpu ratio | memory ratio | check |",
-        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| total s | cpu s | peak MiB | model MiB | total ratio | cpu ratio | memory ratio "
+        "| model memory ratio | check |",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for case, rows, flags in cases:
         base = rows[0]
@@ -522,10 +587,11 @@ def markdown(info: dict[str, str], cases: list[tuple[Case, list[RunResult], list
                 f"| {_s(r.seconds.get('startup'))} "
                 f"| {_s(r.seconds.get('build'))} | {_s(r.seconds.get('solve'))} "
                 f"| {_s(r.seconds.get('total'))}{' (killed)' if r.status == 'killed' else ''} "
-                f"| {_s(r.seconds.get('cpu'))} | {_mib(r.peak_kib)} "
+                f"| {_s(r.seconds.get('cpu'))} | {_mib(r.peak_kib)} | {_mib(r.model_kib)} "
                 f"| {_ratio(r, base, 'total') if is_spopt else ''} "
                 f"| {_ratio(r, base, 'cpu') if is_spopt else ''} "
-                f"| {_memory_ratio(r, base) if is_spopt else ''} | {check_text} |"
+                f"| {_memory_ratio(r, base) if is_spopt else ''} "
+                f"| {_memory_ratio(r, base, 'model_kib') if is_spopt else ''} | {check_text} |"
             )
     lines += ["", "Objective: covered weight (mclp), open sites (lscp), Σ w·d in km (pmedian), "
               "largest distance (pcenter), each recomputed from the plan's open sites and the "
@@ -611,7 +677,8 @@ def main(argv: list[str] | None = None) -> int:
                             result = run_one(tool, backend, case, data_path, arrays, workdir,
                                              args)
                             print(f"  {result.status} total {_s(result.seconds.get('total'))} s "
-                                  f"peak {_mib(result.peak_kib)} MiB {result.message[:200]}",
+                                  f"peak {_mib(result.peak_kib)} MiB, model "
+                                  f"{_mib(result.model_kib)} MiB {result.message[:200]}",
                                   file=sys.stderr, flush=True)
                             runs.setdefault(result.tool, []).append(result)
                     rows = [median_result(r) for r in runs.values()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optiserv.formulations._mclp_branch import branch_and_bound
+from optiserv.formulations._mclp_branch import NodeRelaxation, base_state, branch_and_bound
 from optiserv.heuristics import CoveringProblem, CoveringResult, greedy_covering
 from tests.test_heuristics import brute_force, random_problem
 
@@ -88,3 +88,17 @@ def _matrix(problem: CoveringProblem) -> np.ndarray:
     rows = np.repeat(np.arange(problem.n_rows), np.diff(problem.row_indptr))
     dense[rows, problem.row_indices] = True
     return dense
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_relaxation_solved_before_the_search_gives_the_same_optimum(seed: int) -> None:
+    problem = uniform_problem(seed, n=80, m=16, p=4, radius=0.3)
+    relaxation = NodeRelaxation(problem, threads=None)  # HiGHS fixes its threads per process
+    assert relaxation.solve(base_state(problem)) is not None  # the whole problem's LP
+    warm = branch_and_bound(problem, weak_start(problem), relaxation=relaxation)
+    cold = branch_and_bound(problem, weak_start(problem))
+    assert warm.proven and cold.proven
+    assert warm.result.objective == pytest.approx(cold.result.objective)
+    with pytest.raises(ValueError, match="another problem"):
+        branch_and_bound(random_problem(seed), weak_start(random_problem(seed)),
+                         relaxation=relaxation)

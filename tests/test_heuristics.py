@@ -224,6 +224,24 @@ def test_the_search_is_deterministic_for_a_seed() -> None:
     assert first.bound == second.bound
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_a_stalled_search_is_valid_deterministic_and_no_better_than_all_rounds(seed: int) -> None:
+    problem = random_problem(seed, n=60, m=15)
+    optimum = brute_force(problem)
+    stalled, _ = solve_covering(problem, rounds=200, seed=seed, stall=5)
+    again, _ = solve_covering(problem, rounds=200, seed=seed, stall=5)
+    assert_valid(problem, stalled, optimum)
+    assert np.array_equal(stalled.sites, again.sites)
+    full, _ = solve_covering(problem, rounds=200, seed=seed)
+    assert full.objective >= stalled.objective  # the stalled rounds are a prefix of all
+
+
+def test_stall_must_be_positive() -> None:
+    problem = random_problem(0, n=14, m=7)
+    with pytest.raises(ParameterError, match="stall"):
+        solve_covering(problem, rounds=10, stall=0)
+
+
 def test_a_spent_time_budget_still_gives_a_valid_plan_and_bound() -> None:
     problem = random_problem(12, n=14, m=7)
     best, _ = solve_covering(problem, rounds=10_000, seconds=0.0)

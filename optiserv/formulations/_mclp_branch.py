@@ -40,7 +40,7 @@ from numpy.typing import NDArray
 from optiserv.heuristics import CoveringProblem, CoveringResult, interchange_covering
 from optiserv.solvers.highs import _import_highspy, _new_highs
 
-__all__ = ["BranchOutcome", "branch_and_bound"]
+__all__ = ["BranchOutcome", "NodeRelaxation", "base_state", "branch_and_bound"]
 
 _FREE, _OPEN, _CLOSED = 0, 1, 2
 _FRACTIONAL = 1e-6
@@ -79,8 +79,13 @@ class _Node:
     multipliers: NDArray[np.float64]
 
 
-class _NodeRelaxation:
-    """The node relaxation in its site-row dual form, in one HiGHS instance."""
+class NodeRelaxation:
+    """The node relaxation in its site-row dual form, in one HiGHS instance.
+
+    Solved at :func:`base_state` it is the linear relaxation of the whole problem, whose
+    multipliers the caller may use before the search; handed to :func:`branch_and_bound`,
+    the root is then re-solved warm from that basis.
+    """
 
     def __init__(self, problem: CoveringProblem, threads: int | None) -> None:
         highspy = _import_highspy()
@@ -121,9 +126,10 @@ class _NodeRelaxation:
         self.all_rows = np.arange(m, dtype=np.int32)
 
     def solve(
-        self, state: NDArray[np.int8]
+        self, state: NDArray[np.int8], seconds: float = math.inf
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
-        """The node's optimal λ and y (row duals), or None when HiGHS does not prove them."""
+        """The node's optimal λ and y (row duals), or None when HiGHS does not prove them
+        (within ``seconds``, when finite)."""
         is_open, free = state == _OPEN, state == _FREE
         k = self.problem.p - int(is_open.sum())
         open_count = self.rows @ is_open.astype(np.float64)
@@ -138,6 +144,7 @@ class _NodeRelaxation:
         )
         lower = np.where(free, 0.0, -self.infinity)
         h.changeRowsBounds(self.m, self.all_rows, lower, np.full(self.m, self.infinity))
+        h.setOptionValue("time_limit", float(seconds) if math.isfinite(seconds) else self.infinity)
         h.run()
         if h.getModelStatus() != self.ok:
             return None
@@ -165,6 +172,14 @@ class _NodeRelaxation:
         return bound, prices, order, k
 
 
+def base_state(problem: CoveringProblem) -> NDArray[np.int8]:
+    """The node of the whole problem: fixed sites open, forbidden ones closed, others free."""
+    state = np.zeros(problem.n_sites, dtype=np.int8)
+    state[problem.role == 1] = _OPEN
+    state[problem.role == 2] = _CLOSED
+    return state
+
+
 def branch_and_bound(
     problem: CoveringProblem,
     incumbent: CoveringResult,
@@ -174,6 +189,7 @@ def branch_and_bound(
     relative_gap: float = 0.0,
     seconds: float = math.inf,
     threads: int | None = None,
+    relaxation: NodeRelaxation | None = None,
 ) -> BranchOutcome:
     """Search every plan better than ``incumbent`` and return the best, or stop at the limit.
 
@@ -193,14 +209,18 @@ def branch_and_bound(
         largest bound of the nodes left, a proven bound.
     threads
         HiGHS threads.
+    relaxation
+        The node relaxation of ``problem`` already solved (e.g. at :func:`base_state`), to
+        start the root warm from its basis; a new one when None.
     """
     started = time.perf_counter()
-    relaxation = _NodeRelaxation(problem, threads)
+    if relaxation is None:
+        relaxation = NodeRelaxation(problem, threads)
+    elif relaxation.problem is not problem:
+        raise ValueError("the relaxation belongs to another problem")
     plan = problem.plan(incumbent.sites)
     value = problem.value(plan)
-    root = np.zeros(problem.n_sites, dtype=np.int8)
-    root[problem.role == 1] = _OPEN
-    root[problem.role == 2] = _CLOSED
+    root = base_state(problem)
     if close is not None:
         root[close & (root == _FREE)] = _CLOSED
     if must_open is not None:

@@ -402,6 +402,7 @@ def solve_covering(
     lagrangian_iterations: int = 1000,
     seed: int = 0,
     seconds: float = math.inf,
+    stall: int | None = None,
 ) -> tuple[CoveringResult, CoveringLagrangian | None]:
     """Greedy, interchange, a Lagrangian bound, then iterated interchange if still needed.
 
@@ -428,6 +429,11 @@ def solve_covering(
         Wall-clock budget of the iterated local search: it runs in blocks of rounds and stops
         after the block that exceeds the budget. With a finite budget the result may depend on
         the machine's speed; without one it is deterministic for a seed.
+    stall
+        Stop the iterated local search after ``stall`` consecutive rounds (one block of that
+        size) without improvement; None runs all ``rounds``. Meant for a caller with an exact
+        search behind it, which needs a good plan rather than the last unit of weight; the
+        rounds run are the same whatever the clock, so the result stays deterministic.
 
     Returns
     -------
@@ -452,14 +458,21 @@ def solve_covering(
                 best = improved
                 methods.append("lagrangian plan")
         best = _with_bound(best, relaxation.result.bound)
+    if stall is not None and stall < 1:
+        raise ParameterError(f"stall must be a positive number of rounds, got {stall}")
     done, block = 0, rounds if math.isinf(seconds) else _BLOCK
+    if stall is not None:
+        block = min(block, stall)
     searched_better = False
     while done < rounds and best.gap > 0 and time.perf_counter() - started < seconds:
         size = min(block, rounds - done)
         searched = interchange_covering(problem, best, rounds=size, kick=kick, seed=seed + done)
-        searched_better |= searched.objective > best.objective
+        gained = searched.objective > best.objective
+        searched_better |= gained
         best = _with_bound(searched, best.bound)
         done += size
+        if stall is not None and not gained:
+            break
     if searched_better:
         methods.append("iterated interchange")
     return CoveringResult(best.sites, best.objective, best.bound, "+".join(methods)), relaxation
