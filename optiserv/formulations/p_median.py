@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal
 
@@ -27,6 +28,7 @@ from optiserv.data import CostMatrix, Instance
 from optiserv.exceptions import ParameterError, format_examples
 from optiserv.formulations.base import BuiltModel, Formulation, Served, site_bounds
 from optiserv.geometry import travel_costs
+from optiserv.heuristics._p_median_kernels import candidate_pairs, sort_rows
 from optiserv.heuristics.p_median import (
     LagrangianBound,
     PMedianPlan,
@@ -58,6 +60,10 @@ _Pairs = tuple[
 
 # "auto" search: the MIP when the reduced model has at most this many pairs per demand point.
 _SMALL_MIP_PAIRS_PER_DEMAND = 8
+
+# Stage 1 of the Lagrangian bound stops once it fixes this share of the free sites; the
+# rest of the ascent runs on the pairs the reduction leaves (see _bound_and_reduce).
+_SETTLE_SHARE = 0.5
 
 # A warm start must satisfy the program to this absolute tolerance to be handed to a solver.
 _START_TOLERANCE = 1e-7
@@ -117,7 +123,7 @@ class PMedianData:
 
 
 def _candidate_pairs(
-    demand: NDArray[np.int64],
+    start: NDArray[np.int64],
     site: NDArray[np.int64],
     distance: NDArray[np.float64],
     n_demand: int,
@@ -128,22 +134,17 @@ def _candidate_pairs(
 ) -> _Pairs:
     """Keep the sorted pairs with y_j allowed and d_ij ≤ T_i = min(F_i, C_i, cap_i).
 
-    Returns the kept (demand, site, distance), the row offsets and T_i.
+    ``start`` gives each demand point's pairs, ascending in d_ij. Returns the kept (demand,
+    site, distance), the row offsets and T_i.
     """
-    allowed = upper[site] > 0
-    demand, site, distance = demand[allowed], site[allowed], distance[allowed]
-    start = np.zeros(n_demand + 1, dtype=np.int64)
-    np.cumsum(np.bincount(demand, minlength=n_demand), out=start[1:])
-    threshold = np.full(n_demand, np.inf) if cap is None else cap.copy()
-    fixed_pair = lower[site] > 0
-    np.minimum.at(threshold, demand[fixed_pair], distance[fixed_pair])
-    rank = int((upper > 0).sum()) - int(p)  # 0-based rank of the (m' − p + 1)-th nearest site
-    long_rows = np.flatnonzero(np.diff(start) > rank)
-    threshold[long_rows] = np.minimum(threshold[long_rows], distance[start[long_rows] + rank])
-    kept = distance <= threshold[demand]
-    demand, site, distance = demand[kept], site[kept], distance[kept]
-    start[1:] = np.cumsum(np.bincount(demand, minlength=n_demand))
-    return demand, site, distance, start, threshold
+    allowed = upper > 0
+    rank = int(allowed.sum()) - int(p)  # 0-based rank of the (m' − p + 1)-th nearest site
+    new_start, site, distance, threshold = candidate_pairs(
+        start, site, distance, allowed, lower > 0, rank,
+        np.full(n_demand, np.inf) if cap is None else np.asarray(cap, dtype=np.float64),
+    )
+    demand = np.repeat(np.arange(n_demand, dtype=np.int64), np.diff(new_start))
+    return demand, site, distance, new_start, threshold
 
 
 def prepare_p_median(instance: Instance, p: int) -> PMedianData:
@@ -156,12 +157,10 @@ def prepare_p_median(instance: Instance, p: int) -> PMedianData:
         costs = CostMatrix.from_pairs(
             full.row_indices()[keep], full.indices[keep], full.data[keep], full.shape, full.unit
         )
-    rows = costs.row_indices()
-    sites = costs.indices.astype(np.int64)
-    order = np.lexsort((sites, costs.data, rows))
+    sites, distances = sort_rows(costs.indptr, costs.indices, costs.data)
     lower, upper = site_bounds(instance)
     demand, site, distance, start, threshold = _candidate_pairs(
-        rows[order], sites[order], costs.data[order], instance.n_demand, lower, upper, p
+        costs.indptr, sites, distances, instance.n_demand, lower, upper, p
     )
     unreachable = np.flatnonzero(np.diff(start) == 0).astype(np.int64)
     return PMedianData(
@@ -205,12 +204,15 @@ def reduce_by_bound(
         increase = increase + np.where(chosen[data.site], 0.0, value[data.site] - last)
     survives = ~(increase > slack) & ~close[data.site]
     cap = np.full(instance.n_demand, -np.inf)
-    np.maximum.at(cap, data.demand[survives], data.distance[survives])
+    nonempty = np.diff(data.start) > 0
+    if nonempty.any():
+        surviving = np.where(survives, data.distance, -np.inf)
+        cap[nonempty] = np.maximum.reduceat(surviving, data.start[:-1][nonempty])
     cap[~np.isfinite(cap)] = np.inf  # defensive: a row with no survivor keeps all its pairs
     new_lower = np.where(force_open, 1.0, lower)
     new_upper = np.where(close, 0.0, upper)
     demand, site, distance, start, threshold = _candidate_pairs(
-        data.demand, data.site, data.distance, instance.n_demand, new_lower, new_upper, p, cap
+        data.start, data.site, data.distance, instance.n_demand, new_lower, new_upper, p, cap
     )
     if (np.diff(start) == 0).any():  # cannot happen for a plan that serves everyone
         return data
@@ -244,8 +246,8 @@ def _with_site_bounds(
 ) -> PMedianData:
     """The same problem with tighter bounds on y_j; thresholds T_i are kept and tightened."""
     demand, site, distance, start, threshold = _candidate_pairs(
-        data.demand, data.site, data.distance, instance.n_demand, lower, upper, p,
-        data.threshold.copy(),
+        data.start, data.site, data.distance, instance.n_demand, lower, upper, p,
+        data.threshold,
     )
     if (np.diff(start) == 0).any():  # cannot happen for a plan that serves everyone
         return data
@@ -297,14 +299,20 @@ class PMedian(Formulation):
 
     For integral y an optimal x is integral (each i to its nearest open site).
 
-    **Method.** (1) Candidate pairs with the exact thresholds F_i, C_i. (2) A plan by greedy
-    and fast interchange. (3) The Lagrangian bound by subgradient ascent and the bound-based
-    reduction of sites and pairs (:func:`reduce_by_bound`); while the bound stays below the
-    plan's cost, the bound is re-optimised on the reduced problem and every free site is
-    probed (:func:`~optiserv.heuristics.p_median.probe_sites`), each followed by another
-    reduction. After every bound an interchange from the Lagrangian subproblem's sites may
-    improve the plan. Every reduction keeps all plans at least as good as the incumbent, so
-    the optimum is unchanged. (4) If the bound meets the plan's cost (within the requested
+    **Method.** (1) Candidate pairs with the exact thresholds F_i, C_i, each demand point's
+    pairs sorted by d_ij. (2) A plan by greedy and best-improvement interchange on those
+    sorted rows (gain / loss / extra bookkeeping, Resende & Werneck 2007). (3) The
+    Lagrangian bound by subgradient ascent and the bound-based reduction of sites and pairs
+    (:func:`reduce_by_bound`). Every 100 iterations an interchange from the Lagrangian
+    subproblem's sites may improve the plan, which lowers the ascent's Polyak target; the
+    first ascent stops once the bound fixes half the free sites, so that its slow end runs
+    on the reduced pairs. While the bound stays below the plan's cost, the bound is
+    re-optimised on the reduced problem and every free site is probed
+    (:func:`~optiserv.heuristics.p_median.probe_sites`), each followed by another
+    reduction; no new step starts once the time limit has passed. After every bound an
+    interchange from the Lagrangian subproblem's sites may improve the plan. Every
+    reduction keeps all plans at least as good as the incumbent, so the optimum is
+    unchanged. (4) If the bound meets the plan's cost (within the requested
     relative gap; with integral w_i d_ij the bound is rounded up), the plan is returned as
     OPTIMAL without a MIP. (5) Otherwise the gap is closed by one of two exact searches
     (``search``): the Lagrangian branch and bound over the sites
@@ -367,7 +375,8 @@ class PMedian(Formulation):
     ) -> Solution:
         """Lagrangian bound and reductions, then the tree or the MIP (see the class docstring)."""
         with timer("heuristic"):
-            prepared = self._bound_and_reduce(instance, prepared)
+            deadline = time.perf_counter() + options.time_limit - timer.total()["total"]
+            prepared = self._bound_and_reduce(instance, prepared, deadline)
         plan = prepared.plan
         if plan is not None and plan.serves_all:
             gap = relative_gap(plan.objective, prepared.lower_bound)
@@ -514,21 +523,27 @@ class PMedian(Formulation):
         )
         return Status.INFEASIBLE, message, {"unreachable_demand": ids}
 
-    def _bound_and_reduce(self, instance: Instance, prepared: PMedianData) -> PMedianData:
+    def _bound_and_reduce(
+        self, instance: Instance, prepared: PMedianData, deadline: float = math.inf
+    ) -> PMedianData:
         """Heuristic plan, Lagrangian bounds, probing, and the bound-based reductions.
 
-        Stage 1 bounds the candidate pairs and reduces them; while the bound stays below the
+        Stage 1 bounds the candidate pairs, until the bound meets the plan's cost or fixes
+        ``_SETTLE_SHARE`` of the free sites, and reduces them; while the bound stays below the
         plan's cost, stage 2 re-optimises the bound on the reduced problem and reduces again,
         and stages 3 to 5 probe every free site (:func:`~optiserv.heuristics.p_median.
         probe_sites`), re-optimise and reduce, for as long as probing decides some site.
         After each bound, an interchange from the Lagrangian subproblem's sites may improve
-        the plan. Every step keeps all plans at least as good as the incumbent.
+        the plan. Every step keeps all plans at least as good as the incumbent. No new stage
+        or probe starts, and an ascent stops, once the clock passes ``deadline``
+        (``time.perf_counter()`` seconds).
         """
         p = int(self.p)
         weight = instance.weight()
         plan = greedy_interchange(
             prepared.costs, weight, p,
             fixed=instance.sites.fixed, forbidden=instance.sites.forbidden,
+            pairs=(prepared.start, prepared.site, prepared.distance),
         )
         details: dict[str, Any] = {
             "heuristic_objective": plan.objective if plan.serves_all else None
@@ -541,6 +556,8 @@ class PMedian(Formulation):
         data, best_bound = prepared, -math.inf
         bound: LagrangianBound | None = None
         for stage in (1, 2, 3, 4, 5):  # 3..5: probing, repeated while it decides sites
+            if stage >= 2 and time.perf_counter() > deadline:
+                break
             if stage >= 3:
                 free = (data.site_upper > 0) & (data.site_lower == 0)
                 if bound is None or not free.any():
@@ -548,7 +565,7 @@ class PMedian(Formulation):
                 close, force_open = probe_sites(
                     data.start, data.site, weight[data.demand] * data.distance, p,
                     fixed=data.site_lower > 0, forbidden=data.site_upper == 0,
-                    upper_bound=plan.objective, bound=bound,
+                    upper_bound=plan.objective, bound=bound, deadline=deadline,
                 )
                 for key, mask in (("closed", close), ("opened", force_open)):
                     name = f"sites_{key}_by_probing"
@@ -560,12 +577,26 @@ class PMedian(Formulation):
                     np.where(force_open, 1.0, data.site_lower),
                     np.where(close, 0.0, data.site_upper),
                 )
+            found = [plan]
+
+            def improve(
+                chosen: NDArray[np.bool_],
+                value: NDArray[np.float64],
+                stage_data: PMedianData = data,
+                found: list[PMedianPlan] = found,
+            ) -> float:
+                """An interchange from the ascent's current subproblem (see lagrangian_bound)."""
+                found[0] = self._plan_from_sites(instance, stage_data, chosen, value, found[0])
+                return found[0].objective
+
             bound = lagrangian_bound(
                 data.start, data.site, weight[data.demand] * data.distance, p,
                 fixed=data.site_lower > 0, forbidden=data.site_upper == 0,
                 upper_bound=plan.objective,
-                initial=None if bound is None else bound.multipliers,
+                initial=None if bound is None else bound.multipliers, deadline=deadline,
+                improve=improve, settle_share=_SETTLE_SHARE if stage == 1 else None,
             )
+            plan = found[0]
             details[f"subgradient_iterations_{stage}"] = bound.iterations
             best_bound = max(best_bound, bound.bound)
             plan = self._lagrangian_plan(instance, data, bound, plan)
@@ -589,11 +620,24 @@ class PMedian(Formulation):
         """An interchange from the Lagrangian subproblem's sites; the better of it and ``plan``."""
         if bound.bound >= plan.objective - 1e-9 * abs(plan.objective):
             return plan
-        chosen = np.flatnonzero(bound.chosen)
-        order = chosen[np.argsort(bound.site_value[chosen], kind="stable")]
+        return self._plan_from_sites(instance, data, bound.chosen, bound.site_value, plan)
+
+    def _plan_from_sites(
+        self,
+        instance: Instance,
+        data: PMedianData,
+        chosen_mask: NDArray[np.bool_],
+        value: NDArray[np.float64],
+        plan: PMedianPlan,
+    ) -> PMedianPlan:
+        """An interchange from ``chosen_mask`` (sites in ascending ρ); the better of it and
+        ``plan``."""
+        chosen = np.flatnonzero(chosen_mask)
+        order = chosen[np.argsort(value[chosen], kind="stable")]
         other = greedy_interchange(
             data.costs, instance.weight(), int(self.p),
             fixed=instance.sites.fixed, forbidden=instance.sites.forbidden, initial=order,
+            pairs=(data.start, data.site, data.distance),
         )
         return other if other.serves_all and other.objective < plan.objective else plan
 

@@ -1,5 +1,7 @@
 """Numba kernels of the p-median Lagrangian relaxation: the bound and its subgradient ascent
-(used by the heuristic's bound and by the branch and bound) and the branch and bound's filters.
+(used by the heuristic's bound and by the branch and bound) and the branch and bound's filters;
+and the kernels that prepare and search the sorted rows: per-row sort, candidate pairs, CSR to
+CSC, greedy and best-improvement interchange.
 
 The candidate pairs are kept in CSR layout by demand point, with weighted costs
 c_ij = w_i d_ij **ascending within each demand point**; every kernel keeps that order. The
@@ -77,13 +79,45 @@ def subgradient_ascent(
     ``min_scale``, when L exceeds ``stop_above``, or when g = 0 (the subproblem's plan is then
     optimal for the relaxation). Returns the best L, its multipliers, and the iterations run.
     """
+    best_multiplier = multiplier.copy()
+    best_bound, iterations, _, _, _ = resume_ascent(
+        start, site, cost, fixed, free, n_free, multiplier, best_multiplier, -np.inf,
+        step_target, stop_above, max_iterations, patience, initial_scale, 0, min_scale,
+    )
+    return best_bound, best_multiplier, iterations
+
+
+@njit(cache=True)
+def resume_ascent(
+    start: np.ndarray,
+    site: np.ndarray,
+    cost: np.ndarray,
+    fixed: np.ndarray,
+    free: np.ndarray,
+    n_free: int,
+    multiplier: np.ndarray,
+    best_multiplier: np.ndarray,
+    best_bound: float,
+    step_target: float,
+    stop_above: float,
+    max_iterations: int,
+    patience: int,
+    scale: float,
+    since_improvement: int,
+    min_scale: float,
+) -> tuple[float, int, float, int, bool]:
+    """The ascent of :func:`subgradient_ascent` from a saved state, for at most
+    ``max_iterations`` more iterations.
+
+    The state is the current λ (``multiplier``), the best λ so far (``best_multiplier``)
+    and its bound, the scale s and the iterations since the last improvement; both arrays are
+    updated in place. Returns the best bound, the iterations run, the scale, the iterations
+    since the last improvement, and whether the ascent stopped by itself (scale below
+    ``min_scale``, bound above ``stop_above``, or g = 0) rather than by the iteration limit.
+    """
     n = start.shape[0] - 1
     n_sites = fixed.shape[0]
     chosen = np.zeros(n_sites, dtype=np.bool_)
-    best_bound = -np.inf
-    best_multiplier = multiplier.copy()
-    scale = initial_scale
-    since_improvement = 0
     iteration = 0
     subgradient = np.empty(n)
     tolerance = 1e-9 * max(1.0, abs(step_target))
@@ -102,10 +136,10 @@ def subgradient_ascent(
                 since_improvement = 0
                 multiplier[:] = best_multiplier
                 if scale < min_scale:
-                    break
+                    return best_bound, iteration, scale, since_improvement, True
                 continue
         if best_bound > stop_above:
-            break
+            return best_bound, iteration, scale, since_improvement, True
         norm = 0.0
         for i in range(n):
             served = 0.0
@@ -117,11 +151,11 @@ def subgradient_ascent(
             subgradient[i] = 1.0 - served
             norm += subgradient[i] * subgradient[i]
         if norm == 0.0:
-            break
+            return best_bound, iteration, scale, since_improvement, True
         step = scale * max(step_target - bound, tolerance) / norm
         for i in range(n):
             multiplier[i] += step * subgradient[i]
-    return best_bound, best_multiplier, iteration
+    return best_bound, iteration, scale, since_improvement, False
 
 
 @njit(cache=True)
@@ -191,3 +225,262 @@ def plan_cost(
                 best = cost[k]
         total += best
     return total
+
+
+@njit(cache=True)
+def sort_rows(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each CSR row's pairs in ascending (d_ij, j) order: the site and distance arrays.
+
+    ``indices`` must increase within each row (as in :class:`optiserv.data.CostMatrix`), so a
+    stable sort by d_ij breaks ties by the site index j. Same row pointers as the input.
+    """
+    site = np.empty(indices.shape[0], dtype=np.int64)
+    distance = np.empty(data.shape[0])
+    for i in range(indptr.shape[0] - 1):
+        first, last = indptr[i], indptr[i + 1]
+        order = np.argsort(data[first:last], kind="mergesort")
+        for t in range(last - first):
+            site[first + t] = indices[first + order[t]]
+            distance[first + t] = data[first + order[t]]
+    return site, distance
+
+
+@njit(cache=True)
+def transpose(
+    indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n_columns: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The CSC layout (column pointer, row of each entry, value) of a CSR layout.
+
+    A counting sort by column: entries keep their row order within a column.
+    """
+    col_ptr = np.zeros(n_columns + 1, dtype=np.int64)
+    for k in range(indices.shape[0]):
+        col_ptr[indices[k] + 1] += 1
+    for j in range(n_columns):
+        col_ptr[j + 1] += col_ptr[j]
+    fill = col_ptr[:-1].copy()
+    rows = np.empty(indices.shape[0], dtype=np.int64)
+    out = np.empty(values.shape[0])
+    for i in range(indptr.shape[0] - 1):
+        for k in range(indptr[i], indptr[i + 1]):
+            position = fill[indices[k]]
+            rows[position] = i
+            out[position] = values[k]
+            fill[indices[k]] = position + 1
+    return col_ptr, rows, out
+
+
+# ---------------------------------------------------------------------- heuristic on sorted rows
+@njit(cache=True)
+def nearest_two_sorted(
+    start: np.ndarray,
+    site: np.ndarray,
+    cost: np.ndarray,
+    is_open: np.ndarray,
+    penalty: float,
+    best: np.ndarray,
+    best_site: np.ndarray,
+    second: np.ndarray,
+) -> None:
+    """Per demand row: cheapest open cost b1, its site s1 and the second-cheapest cost b2.
+
+    Rows ascend in cost, so each row is read only up to its second open site; ``penalty``
+    (and s1 = −1) stands in for a missing one.
+    """
+    for i in range(start.shape[0] - 1):
+        b1 = penalty
+        b2 = penalty
+        s1 = -1
+        for k in range(start[i], start[i + 1]):
+            if is_open[site[k]]:
+                if s1 < 0:
+                    b1 = cost[k]
+                    s1 = site[k]
+                else:
+                    b2 = cost[k]
+                    break
+        best[i] = b1
+        best_site[i] = s1
+        second[i] = b2
+
+
+@njit(cache=True)
+def greedy_sorted(
+    start: np.ndarray,
+    site: np.ndarray,
+    cost: np.ndarray,
+    is_open: np.ndarray,
+    can_open: np.ndarray,
+    best: np.ndarray,
+    n_to_open: int,
+) -> None:
+    """Open ``n_to_open`` more sites, each time the one of largest saving Σ_i max(0, b1_i − c_ij).
+
+    ``best`` holds b1_i (the penalty where i has no open site) and is updated. Only the pairs
+    cheaper than b1_i are read, a prefix of each ascending row. Ties go to the lowest j.
+    """
+    m = is_open.shape[0]
+    gain = np.zeros(m)
+    for _ in range(n_to_open):
+        gain[:] = 0.0
+        for i in range(start.shape[0] - 1):
+            b1 = best[i]
+            for k in range(start[i], start[i + 1]):
+                c = cost[k]
+                if c >= b1:
+                    break
+                gain[site[k]] += b1 - c
+        chosen = -1
+        best_gain = -1.0
+        for j in range(m):
+            if can_open[j] and not is_open[j] and gain[j] > best_gain:
+                best_gain = gain[j]
+                chosen = j
+        if chosen < 0:
+            return
+        is_open[chosen] = True
+        for i in range(start.shape[0] - 1):
+            for k in range(start[i], start[i + 1]):
+                if cost[k] >= best[i]:
+                    break
+                if site[k] == chosen:
+                    best[i] = cost[k]
+                    break
+
+
+@njit(cache=True)
+def interchange_sorted(
+    start: np.ndarray,
+    site: np.ndarray,
+    cost: np.ndarray,
+    is_open: np.ndarray,
+    can_open: np.ndarray,
+    removable: np.ndarray,
+    penalty: float,
+    tolerance: float,
+    max_swaps: int,
+) -> int:
+    """Best-improvement interchange with gain / loss / extra bookkeeping (Whitaker 1983;
+    Resende & Werneck 2007); returns the number of swaps applied.
+
+    With b1_i, s1_i, b2_i the cheapest open cost, its site and the second-cheapest open cost,
+    closing an open site r and opening a closed site j changes the total cost by
+
+        Δ(j, r) = −gain_j + loss_r − extra(r, j),
+        gain_j = Σ_i max(0, b1_i − c_ij),   loss_r = Σ_{i: s1_i = r} (b2_i − b1_i),
+        extra(r, j) = Σ_{i: s1_i = r, c_ij < b2_i} (b2_i − max(c_ij, b1_i)).
+
+    One pass reads each row only up to b2_i (a prefix of the ascending row) and fills the
+    (open removable sites × sites) table of extra; the best swap is applied while Δ <
+    −``tolerance``. A pair missing from a row only makes b2_i larger (the loss of closing
+    r is then overestimated), so every swap applied lowers the true cost.
+    """
+    n = start.shape[0] - 1
+    m = is_open.shape[0]
+    best = np.empty(n)
+    second = np.empty(n)
+    best_site = np.empty(n, dtype=np.int64)
+    slot = np.full(m, -1, dtype=np.int64)
+    gain = np.zeros(m)
+    loss = np.zeros(m)
+    swaps = 0
+    while swaps < max_swaps:
+        nearest_two_sorted(start, site, cost, is_open, penalty, best, best_site, second)
+        open_list = np.flatnonzero(is_open & removable)
+        q = open_list.shape[0]
+        if q == 0:
+            return swaps
+        slot[:] = -1
+        for s in range(q):
+            slot[open_list[s]] = s
+        extra = np.zeros((q, m))
+        gain[:] = 0.0
+        loss[:] = 0.0
+        for i in range(n):
+            r = best_site[i]
+            b1 = best[i]
+            b2 = second[i]
+            row_slot = -1
+            if r >= 0:
+                loss[r] += b2 - b1
+                row_slot = slot[r]
+            for k in range(start[i], start[i + 1]):
+                c = cost[k]
+                if c >= b2:
+                    break
+                j = site[k]
+                if is_open[j] or not can_open[j]:
+                    continue
+                if c < b1:
+                    gain[j] += b1 - c
+                if row_slot >= 0:
+                    extra[row_slot, j] += b2 - max(c, b1)
+        best_delta = np.inf
+        entering = -1
+        leaving = -1
+        for j in range(m):
+            if is_open[j] or not can_open[j]:
+                continue
+            for s in range(q):
+                delta = loss[open_list[s]] - extra[s, j] - gain[j]
+                if delta < best_delta:
+                    best_delta = delta
+                    entering = j
+                    leaving = open_list[s]
+        if entering < 0 or best_delta >= -tolerance:
+            return swaps
+        is_open[entering] = True
+        is_open[leaving] = False
+        swaps += 1
+    return swaps
+
+
+@njit(cache=True)
+def candidate_pairs(
+    start: np.ndarray,
+    site: np.ndarray,
+    distance: np.ndarray,
+    allowed: np.ndarray,
+    fixed: np.ndarray,
+    rank: int,
+    cap: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs (i, j) with j allowed and d_ij ≤ T_i = min(cap_i, F_i, C_i), rows ascending.
+
+    F_i is d_ij of i's nearest fixed site, C_i that of its (``rank`` + 1)-th nearest allowed
+    site; both are met while reading the ascending row, so the row is read only up to T_i.
+    Returns the kept row offsets, sites, distances, and T_i (``cap_i`` when no rule applies).
+    """
+    n = start.shape[0] - 1
+    threshold = cap.copy()
+    new_start = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        seen = 0
+        kept = 0
+        for k in range(start[i], start[i + 1]):
+            j = site[k]
+            if not allowed[j]:
+                continue
+            d = distance[k]
+            if d > threshold[i]:
+                break
+            kept += 1
+            if seen == rank or fixed[j]:
+                threshold[i] = min(threshold[i], d)
+            seen += 1
+        new_start[i + 1] = new_start[i] + kept
+    new_site = np.empty(new_start[n], dtype=np.int64)
+    new_distance = np.empty(new_start[n])
+    for i in range(n):
+        position = new_start[i]
+        end = new_start[i + 1]
+        for k in range(start[i], start[i + 1]):
+            if position == end:
+                break
+            if allowed[site[k]]:
+                new_site[position] = site[k]
+                new_distance[position] = distance[k]
+                position += 1
+    return new_start, new_site, new_distance, threshold

@@ -10,6 +10,9 @@ in :mod:`optiserv.formulations.p_median` use it as a warm start.
   site j, the best open, non-fixed site r to swap it with is found in one sweep over j's
   column, using each demand point's nearest and second-nearest open sites. An improving swap is
   applied at once; the search stops after a full pass without improvement (a local optimum).
+  Given the candidate pairs sorted by cost within each demand row (``pairs=``), both phases
+  read each row only up to the costs that matter, and the interchange applies the best swap
+  of each pass, from the gain / loss / extra tables of Resende & Werneck (2007).
 
 Unreachable pairs (absent from the cost matrix) are never used. A demand point with no open
 site it can reach costs a penalty larger than any plan's total cost, so both phases first
@@ -21,6 +24,9 @@ function validates and converts.
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +35,19 @@ from numpy.typing import ArrayLike, NDArray
 
 from optiserv.data import CostMatrix
 from optiserv.exceptions import ParameterError
-from optiserv.heuristics._p_median_kernels import choose_sites, site_values, subgradient_ascent
+from optiserv.heuristics._p_median_kernels import (
+    choose_sites,
+    greedy_sorted,
+    interchange_sorted,
+    nearest_two_sorted,
+    resume_ascent,
+    site_values,
+    subgradient_ascent,
+    transpose,
+)
+
+# Subgradient iterations between two looks at the clock when a deadline is given.
+_CHUNK_ITERATIONS = 100
 
 __all__ = [
     "LagrangianBound",
@@ -224,11 +242,7 @@ def _columns(
     costs: CostMatrix, weighted: NDArray[np.float64]
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
     """The CSC arrays (column pointer, row of each entry, cost) of a CSR cost layout."""
-    rows = costs.row_indices()
-    order = np.argsort(costs.indices, kind="stable")
-    col_ptr = np.zeros(costs.shape[1] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(costs.indices, minlength=costs.shape[1]), out=col_ptr[1:])
-    return col_ptr, rows[order].astype(np.int64), weighted[order]
+    return transpose(costs.indptr, costs.indices, weighted, int(costs.shape[1]))
 
 
 def greedy_interchange(
@@ -240,6 +254,7 @@ def greedy_interchange(
     forbidden: ArrayLike | None = None,
     initial: ArrayLike | None = None,
     max_swaps: int = 100_000,
+    pairs: tuple[ArrayLike, ArrayLike, ArrayLike] | None = None,
 ) -> PMedianPlan:
     """A p-median plan by greedy construction followed by fast interchange.
 
@@ -259,6 +274,14 @@ def greedy_interchange(
         and the set is completed greedily or trimmed to p (keeping the first given) as needed.
     max_swaps
         Upper limit on the number of interchanges (a safeguard; local optima come far sooner).
+    pairs
+        Optional (start, site, distance): candidate pairs in CSR layout by demand point, with
+        d_ij **ascending within each demand point** (e.g. those of
+        :class:`~optiserv.formulations.p_median.PMedianData`). The search then reads each row
+        only up to the costs that matter (b1_i for the greedy, b2_i for the interchange) and
+        uses the best-improvement interchange of :func:`~optiserv.heuristics.
+        _p_median_kernels.interchange_sorted`; the plan's cost is still priced on ``costs``.
+        A pair left out only hides a site from that demand point during the search.
 
     Returns
     -------
@@ -283,12 +306,11 @@ def greedy_interchange(
         costs = CostMatrix.from_pairs(
             rows, costs.indices[allowed], costs.data[allowed], costs.shape, costs.unit
         )
-    weighted = weight[costs.row_indices()] * costs.data
+    weighted = np.repeat(weight, np.diff(costs.indptr)) * costs.data
     # any plan that serves everyone costs less than one unserved demand point
-    row_max = np.zeros(n)
-    np.maximum.at(row_max, costs.row_indices(), weighted)
-    penalty = float(row_max.sum()) * 2.0 + 1.0
-    col_ptr, col_rows, col_cost = _columns(costs, weighted)
+    nonempty = np.diff(costs.indptr) > 0
+    row_max = np.maximum.reduceat(weighted, costs.indptr[:-1][nonempty]) if weighted.size else 0.0
+    penalty = float(np.sum(row_max)) * 2.0 + 1.0
     is_open = fixed_mask.copy()
     can_open = ~forbidden_mask
     if initial is not None:
@@ -300,9 +322,21 @@ def greedy_interchange(
     best = np.empty(n)
     best_site = np.empty(n, dtype=np.int64)
     second = np.empty(n)
+    tolerance = 1e-9 * max(1.0, float(weighted.sum()))
+    if pairs is not None:
+        start = np.ascontiguousarray(pairs[0], dtype=np.int64)
+        site = np.ascontiguousarray(pairs[1], dtype=np.int64)
+        pair_cost = np.repeat(weight, np.diff(start)) * np.asarray(pairs[2], dtype=np.float64)
+        nearest_two_sorted(start, site, pair_cost, is_open, penalty, best, best_site, second)
+        greedy_sorted(start, site, pair_cost, is_open, can_open, best, int(p - is_open.sum()))
+        swaps = interchange_sorted(
+            start, site, pair_cost, is_open, can_open, ~fixed_mask, penalty, tolerance,
+            int(max_swaps),
+        )
+        return _priced(costs, weighted, is_open, penalty, swaps)
+    col_ptr, col_rows, col_cost = _columns(costs, weighted)
     _nearest_two(costs.indptr, costs.indices, weighted, is_open, penalty, best, best_site, second)
     _greedy(col_ptr, col_rows, col_cost, is_open, can_open, best, int(p - is_open.sum()))
-    tolerance = 1e-9 * max(1.0, float(weighted.sum()))
     swaps = _interchange(
         costs.indptr,
         costs.indices,
@@ -317,6 +351,20 @@ def greedy_interchange(
         tolerance,
         int(max_swaps),
     )
+    return _priced(costs, weighted, is_open, penalty, swaps)
+
+
+def _priced(
+    costs: CostMatrix,
+    weighted: NDArray[np.float64],
+    is_open: NDArray[np.bool_],
+    penalty: float,
+    swaps: int,
+) -> PMedianPlan:
+    """The plan opening ``is_open``, priced exactly on every pair of ``costs``."""
+    n = costs.shape[0]
+    best, second = np.empty(n), np.empty(n)
+    best_site = np.empty(n, dtype=np.int64)
     _nearest_two(costs.indptr, costs.indices, weighted, is_open, penalty, best, best_site, second)
     serves_all = bool((best_site >= 0).all())
     objective = float(best.sum()) if serves_all else float("inf")
@@ -370,6 +418,10 @@ def lagrangian_bound(
     target: float | None = None,
     max_iterations: int = 3000,
     patience: int = 40,
+    deadline: float = math.inf,
+    improve: Callable[[NDArray[np.bool_], NDArray[np.float64]], float] | None = None,
+    improve_every: int = 100,
+    settle_share: float | None = None,
 ) -> LagrangianBound:
     """A lower bound on the p-median optimum by subgradient ascent on the Lagrangian dual.
 
@@ -394,6 +446,23 @@ def lagrangian_bound(
         tolerance of 1e-9 (the incumbent is then proven optimal).
     max_iterations, patience
         Iteration limit, and iterations without improvement before the step is halved.
+    deadline
+        A ``time.perf_counter()`` value: when finite, the ascent runs in chunks of
+        ``_CHUNK_ITERATIONS`` (resumed exactly where it stopped) and ends after the chunk
+        during which the deadline passes, with the best bound so far (still valid).
+    improve, improve_every
+        Optional: every ``improve_every`` iterations, while the bound is below the upper
+        bound, ``improve(chosen, site_value)`` is called with the subproblem's sites and ρ
+        at the best multipliers so far and returns the cost of a plan (e.g. found by an
+        interchange from those sites). A cheaper plan lowers the upper bound, and with it
+        the Polyak target and the stopping point: the steps then aim at a closer target, so
+        the ascent converges in fewer iterations. Only with the default ``target``.
+    settle_share
+        Optional: stop, after a chunk, once the bound fixes at least this share of the free
+        sites by the tests of :func:`optiserv.formulations.p_median.reduce_by_bound`
+        (closing a free site outside the subproblem's plan, or opening one in it, would lift
+        the bound above the upper bound). The bound's slow final iterations then run on the
+        pairs that reduction leaves, which are far fewer.
     """
     start = np.ascontiguousarray(start, dtype=np.int64)
     site = np.ascontiguousarray(site, dtype=np.int64)
@@ -413,18 +482,67 @@ def lagrangian_bound(
     else:
         multiplier = np.array(initial, dtype=np.float64)
     tolerance = 1e-9 * max(1.0, abs(float(upper_bound)))
+    upper_target = target is None
     if target is None:
         target = float(upper_bound) - tolerance
     # the ascent stops as soon as L(λ) reaches the target: L > the float just below it
-    bound, best, iterations = subgradient_ascent(
-        start, site, cost, fixed_mask, free, n_free, multiplier, float(target),
-        float(np.nextafter(float(target), -np.inf)), int(max_iterations), int(patience),
-        2.0, 1e-4,
-    )
+    stop_above = float(np.nextafter(float(target), -np.inf))
+    if math.isinf(deadline) and improve is None and settle_share is None:
+        bound, best, iterations = subgradient_ascent(
+            start, site, cost, fixed_mask, free, n_free, multiplier, float(target),
+            stop_above, int(max_iterations), int(patience), 2.0, 1e-4,
+        )
+    else:
+        best, bound, iterations, scale, since = multiplier.copy(), -math.inf, 0, 2.0, 0
+        chunk = _CHUNK_ITERATIONS if improve is None else max(1, int(improve_every))
+        upper = float(upper_bound)
+        while iterations < max_iterations:
+            bound, ran, scale, since, stopped = resume_ascent(
+                start, site, cost, fixed_mask, free, n_free, multiplier, best, bound,
+                float(target), stop_above, min(chunk, max_iterations - iterations),
+                int(patience), scale, since, 1e-4,
+            )
+            iterations += ran
+            if stopped or time.perf_counter() > deadline:
+                break
+            value = site_values(start, site, cost, best, n_sites)
+            chosen = np.zeros(n_sites, dtype=np.bool_)
+            choose_sites(value, fixed_mask, free, n_free, chosen)
+            if improve is not None and upper_target and bound <= stop_above:
+                found = float(improve(chosen, value))
+                if found < upper:
+                    upper = found
+                    target = upper - tolerance
+                    stop_above = float(np.nextafter(target, -np.inf))
+                    if bound > stop_above:
+                        break
+            if settle_share is not None and free.any():
+                decided = _decided_sites(value, chosen, free, bound, upper)
+                if decided >= settle_share * int(free.sum()):
+                    break
     value = site_values(start, site, cost, best, n_sites)
     chosen = np.zeros(n_sites, dtype=np.bool_)
     choose_sites(value, fixed_mask, free, n_free, chosen)
     return LagrangianBound(float(bound), best, value, chosen, int(iterations))
+
+
+def _decided_sites(
+    value: NDArray[np.float64],
+    chosen: NDArray[np.bool_],
+    free: NDArray[np.bool_],
+    bound: float,
+    upper_bound: float,
+) -> int:
+    """How many free sites the bound fixes: those whose forced change (open j ∉ S: L + ρ_j −
+    ρ_last; close j ∈ S: L − ρ_j + ρ_next) lifts it above ``upper_bound``."""
+    if not (chosen & free).any() or not (~chosen & free).any():
+        return 0
+    last = float(value[chosen & free].max())
+    following = float(value[~chosen & free].min())
+    slack = upper_bound + 1e-6 + 1e-9 * abs(upper_bound) - bound
+    close = free & ~chosen & (value - last > slack)
+    force_open = free & chosen & (following - value > slack)
+    return int(close.sum() + force_open.sum())
 
 
 def probe_sites(
@@ -440,6 +558,7 @@ def probe_sites(
     max_iterations: int = 150,
     patience: int = 10,
     give_up_after: int = 20,
+    deadline: float = math.inf,
 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """Sites whose state is decided by re-optimised Lagrangian bounds (probing).
 
@@ -451,7 +570,8 @@ def probe_sites(
     Sites are probed in decreasing order of the bound that ``bound`` alone predicts for the
     forced state (L + ρ_j − ρ_last, or L − ρ_j + ρ_next; see
     :func:`optiserv.formulations.p_median.reduce_by_bound`), and probing stops after
-    ``give_up_after`` failures in a row, since the rest are then unlikely to be decided.
+    ``give_up_after`` failures in a row, since the rest are then unlikely to be decided, or
+    once ``time.perf_counter()`` passes ``deadline``.
 
     Returns
     -------
@@ -473,7 +593,7 @@ def probe_sites(
     order = candidates[np.argsort(-predicted[candidates], kind="stable")]
     failures = 0
     for j in order:
-        if failures >= give_up_after:
+        if failures >= give_up_after or time.perf_counter() > deadline:
             break
         probe_fixed, probe_forbidden = fixed_mask.copy(), forbidden_mask.copy()
         if chosen[j]:
@@ -483,7 +603,7 @@ def probe_sites(
         probed = lagrangian_bound(
             start, site, cost, p, fixed=probe_fixed, forbidden=probe_forbidden,
             upper_bound=upper_bound, initial=bound.multipliers, target=upper_bound + 2 * tolerance,
-            max_iterations=max_iterations, patience=patience,
+            max_iterations=max_iterations, patience=patience, deadline=deadline,
         )
         if probed.bound > upper_bound + tolerance:
             failures = 0

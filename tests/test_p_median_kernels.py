@@ -1,0 +1,174 @@
+"""The p-median kernels on sorted rows (sort, candidate pairs, transpose, greedy and
+interchange) and the chunked Lagrangian ascent, against plain reference computations."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from optiserv.data import CostMatrix
+from optiserv.formulations.p_median import prepare_p_median
+from optiserv.geometry import travel_costs
+from optiserv.heuristics._p_median_kernels import (
+    candidate_pairs,
+    sort_rows,
+    transpose,
+)
+from optiserv.heuristics.p_median import greedy_interchange, lagrangian_bound
+from tests.conftest import random_instance
+
+
+def _sparse_costs(seed: int, n: int = 15, m: int = 8) -> CostMatrix:
+    """Integer costs with ties and about a quarter of the pairs absent (unreachable)."""
+    rng = np.random.default_rng(seed)
+    dense = rng.integers(1, 12, (n, m)).astype(float)
+    dense[rng.random((n, m)) < 0.25] = np.inf
+    dense[np.arange(n), rng.integers(0, m, n)] = 5.0
+    rows, cols = np.nonzero(np.isfinite(dense))
+    return CostMatrix.from_pairs(rows, cols, dense[rows, cols], dense.shape)
+
+
+def _total_cost(costs: CostMatrix, weight: np.ndarray, open_sites: list[int]) -> float:
+    nearest = costs.dense()[:, open_sites].min(axis=1)
+    if not np.isfinite(nearest).all():
+        return float("inf")  # some demand point reaches no open site
+    return float((weight * nearest).sum())
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sort_rows_orders_each_row_by_cost_then_site(seed: int) -> None:
+    costs = _sparse_costs(seed)
+    site, distance = sort_rows(costs.indptr, costs.indices, costs.data)
+    for i in range(costs.shape[0]):
+        row = slice(costs.indptr[i], costs.indptr[i + 1])
+        expected = sorted(zip(costs.data[row].tolist(), costs.indices[row].tolist(), strict=True))
+        assert list(zip(distance[row].tolist(), site[row].tolist(), strict=True)) == expected
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_transpose_matches_scipy(seed: int) -> None:
+    costs = _sparse_costs(seed)
+    values = np.arange(costs.nnz, dtype=float) + 0.5
+    col_ptr, rows, out = transpose(costs.indptr, costs.indices, values, costs.shape[1])
+    reference = sp.csr_matrix((values, costs.indices, costs.indptr), shape=costs.shape).tocsc()
+    reference.sort_indices()
+    assert np.array_equal(col_ptr, reference.indptr)
+    assert np.array_equal(rows, reference.indices)
+    assert np.array_equal(out, reference.data)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_candidate_pairs_keep_exactly_the_pairs_within_the_thresholds(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    costs = _sparse_costs(seed, n=20, m=9)
+    site, distance = sort_rows(costs.indptr, costs.indices, costs.data)
+    allowed = rng.random(9) < 0.8
+    fixed = allowed & (rng.random(9) < 0.2)
+    rank = int(allowed.sum()) - 3
+    cap = np.where(rng.random(20) < 0.3, rng.integers(3, 10, 20).astype(float), np.inf)
+    start, kept_site, kept_distance, threshold = candidate_pairs(
+        costs.indptr, site, distance, allowed, fixed, rank, cap
+    )
+    for i in range(20):
+        row = slice(costs.indptr[i], costs.indptr[i + 1])
+        pairs = [(d, j) for d, j in zip(distance[row], site[row], strict=True) if allowed[j]]
+        limit = cap[i]
+        limit = min([limit] + [d for d, j in pairs if fixed[j]])
+        if len(pairs) > rank:
+            limit = min(limit, pairs[rank][0])
+        expected = [(d, j) for d, j in pairs if d <= limit]
+        row_kept = slice(start[i], start[i + 1])
+        got = list(zip(kept_distance[row_kept], kept_site[row_kept], strict=True))
+        assert got == expected
+        assert threshold[i] == limit
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_interchange_on_sorted_rows_ends_at_a_local_optimum(seed: int) -> None:
+    costs = _sparse_costs(seed + 10, n=18, m=8)
+    weight = np.random.default_rng(seed).integers(0, 9, 18).astype(float)
+    fixed = np.zeros(8, dtype=bool)
+    fixed[seed % 8] = seed % 2 == 1
+    forbidden = np.zeros(8, dtype=bool)
+    forbidden[(seed + 3) % 8] = True
+    site, distance = sort_rows(costs.indptr, costs.indices, costs.data)
+    p = 3
+    plan = greedy_interchange(
+        costs, weight, p, fixed=fixed, forbidden=forbidden,
+        pairs=(costs.indptr, site, distance),
+    )
+    is_open = set(plan.open_sites.tolist())
+    assert len(is_open) == p and set(np.flatnonzero(fixed).tolist()) <= is_open
+    assert not is_open & set(np.flatnonzero(forbidden).tolist())
+    assert plan.objective == pytest.approx(_total_cost(costs, weight, sorted(is_open)))
+    if not plan.serves_all:
+        return
+    closed = set(np.flatnonzero(~forbidden).tolist()) - is_open
+    for leave in is_open - set(np.flatnonzero(fixed).tolist()):
+        for enter in closed:
+            swapped = sorted((is_open - {leave}) | {enter})
+            assert _total_cost(costs, weight, swapped) >= plan.objective - 1e-9
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_interchange_on_reduced_pairs_prices_its_plan_exactly(seed: int) -> None:
+    instance = random_instance(seed + 70, n=25, m=10, fixed=seed % 2)
+    data = prepare_p_median(instance, 4)
+    plan = greedy_interchange(
+        data.costs, instance.weight(), 4, fixed=instance.sites.fixed,
+        pairs=(data.start, data.site, data.distance),
+    )
+    assert plan.serves_all and plan.open_sites.size == 4
+    exact = _total_cost(travel_costs(instance), instance.weight(), plan.open_sites.tolist())
+    assert plan.objective == pytest.approx(exact)
+    best = min(
+        _total_cost(travel_costs(instance), instance.weight(), list(sites))
+        for sites in itertools.combinations(range(10), 4)
+        if set(np.flatnonzero(instance.sites.fixed)) <= set(sites)
+    )
+    assert plan.objective >= best - 1e-6
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_chunked_ascent_resumes_exactly(seed: int) -> None:
+    instance = random_instance(seed + 80, n=40, m=12, integer_weights=False)
+    data = prepare_p_median(instance, 3)
+    cost = instance.weight()[data.demand] * data.distance
+    none = np.zeros(12, dtype=bool)
+    plan = greedy_interchange(data.costs, instance.weight(), 3)
+    arguments = dict(fixed=none, forbidden=none, upper_bound=plan.objective, max_iterations=250)
+    whole = lagrangian_bound(data.start, data.site, cost, 3, **arguments)
+    chunked = lagrangian_bound(data.start, data.site, cost, 3, deadline=1e300, **arguments)
+    assert chunked.bound == whole.bound
+    assert chunked.iterations == whole.iterations
+    assert np.array_equal(chunked.multipliers, whole.multipliers)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_ascent_with_improving_plans_stays_a_valid_bound(seed: int) -> None:
+    instance = random_instance(seed + 90, n=30, m=9, integer_weights=False)
+    p = 3
+    data = prepare_p_median(instance, p)
+    weight = instance.weight()
+    cost = weight[data.demand] * data.distance
+    dense = travel_costs(instance)
+    optimum = min(
+        _total_cost(dense, weight, list(sites)) for sites in itertools.combinations(range(9), p)
+    )
+    offered: list[float] = []
+
+    def improve(chosen: np.ndarray, value: np.ndarray) -> float:
+        other = greedy_interchange(data.costs, weight, p, initial=np.flatnonzero(chosen))
+        offered.append(other.objective)
+        return other.objective
+
+    none = np.zeros(9, dtype=bool)
+    bound = lagrangian_bound(
+        data.start, data.site, cost, p, fixed=none, forbidden=none,
+        upper_bound=optimum * 1.5, improve=improve, improve_every=5,
+    )
+    assert offered  # the upper bound 1.5 × optimum leaves room for improvement
+    assert bound.bound <= optimum + 1e-6 * optimum
