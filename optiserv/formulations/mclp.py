@@ -202,6 +202,9 @@ class MaximalCovering(Formulation):
         proven = _proven(incumbent, options.relative_gap)
         if self.method == "heuristic":
             return self._heuristic_solution(instance, prepared, incumbent, proven, timer)
+        if proven:
+            # a plan its proven bound meets is optimal: the program could add nothing
+            return self._heuristic_solution(instance, prepared, incumbent, proven, timer, solver)
         if not proven and isinstance(solver, HighsBackend):
             remaining = options.time_limit - (time.perf_counter() - started)
             with timer("solve"):
@@ -226,7 +229,7 @@ class MaximalCovering(Formulation):
         remaining = options.time_limit - (time.perf_counter() - started)
         if math.isfinite(remaining):
             options = dataclasses.replace(options, time_limit=max(remaining, 1e-3))
-        mip_solver = _mip_backend(solver, _proven(incumbent, options.relative_gap))
+        mip_solver = _mip_backend(solver)
         with timer("solve"):
             result = mip_solver.solve(built.program, options, start)
         result = _combine(result, built, start, incumbent, prepared.offset, options)
@@ -422,11 +425,17 @@ class MaximalCovering(Formulation):
         incumbent: CoveringResult,
         proven: bool,
         timer: PhaseTimer,
+        bounded_by: Backend | None = None,
         *,
         searched: bool = False,
     ) -> Solution:
         """The Solution of a plan found without the program: by the heuristic, or by the
-        branch and bound (``searched``; its node relaxations are solved by HiGHS)."""
+        branch and bound (``searched``; its node relaxations are solved by HiGHS).
+
+        ``bounded_by``: the exact method's backend when the plan's bound proved it optimal
+        before any integer program (the backend solved the linear relaxation behind that
+        bound unless the subgradient search alone proved the plan), reported like the
+        other models' "no MIP needed" answers."""
         served = self._served(instance, prepared, incumbent.sites)
         objective = incumbent.objective + prepared.offset
         bound = incumbent.bound + prepared.offset
@@ -437,6 +446,13 @@ class MaximalCovering(Formulation):
                 "proven optimal by branch and bound on the sites"
                 if proven
                 else "time limit: the best plan of the branch and bound with a proven bound"
+            )
+        elif bounded_by is not None:
+            backend, version = bounded_by.name, bounded_by.version()
+            bound_source = "linear relaxation" if prepared.lp_bound is not None else "Lagrangian"
+            message = (
+                f"proven optimal: the heuristic's plan meets the {bound_source} bound; no "
+                "integer program was needed"
             )
         else:
             backend, version = "heuristic", f"optiserv {optiserv.__version__}"
@@ -593,9 +609,10 @@ def _lagrangian_at(
     return CoveringLagrangian(bound, multipliers, prices, result)
 
 
-def _mip_backend(solver: Backend, proven: bool) -> Backend:
-    """The backend for the program: HiGHS without presolve while the gap is open."""
-    if isinstance(solver, HighsBackend) and not proven:
+def _mip_backend(solver: Backend) -> Backend:
+    """The backend for the program, which runs only while the gap is open: HiGHS without
+    presolve."""
+    if isinstance(solver, HighsBackend):
         return HighsBackend(options={**_HIGHS_OPEN_GAP, **solver.options})
     return solver
 
