@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from optiserv._timing import PhaseTimer
 from optiserv.data import Instance
 from optiserv.exceptions import format_examples
 from optiserv.formulations._coverage_common import (
@@ -16,8 +17,10 @@ from optiserv.formulations._coverage_common import (
 )
 from optiserv.formulations.base import BuiltModel, Formulation, Served, site_bounds
 from optiserv.geometry import nearest, travel_costs
+from optiserv.heuristics.set_cover import SetCoverProblem, solve_set_cover
 from optiserv.lp import ModelBuilder
-from optiserv.solvers import Status
+from optiserv.solution import Solution
+from optiserv.solvers import Backend, SolveOptions, Status
 
 __all__ = ["SetCovering"]
 
@@ -36,6 +39,14 @@ class SetCovering(Formulation):
     site are satisfied and removed; identical coverage rows are merged (exact reductions).
     If some demand point has no site within r the model is INFEASIBLE; the Solution names those
     points and the smallest radius that would cover every demand point.
+
+    **Method** (:mod:`optiserv.heuristics.set_cover`): the distinct rows go to the set-covering
+    engine, which reduces them exactly (dominated rows and sites, essential sites), computes a
+    Lagrangian bound by subgradient ascent with a Lagrangian heuristic plan, and, when the
+    bound does not prove the plan, fixes sites by their reduced costs and hands the rest to
+    the backend as a MIP with the cut-off "cost ≤ plan − 1" (integer costs). The status is
+    OPTIMAL when proven, else FEASIBLE with the proven bound at the time limit.
+    ``Solution.details`` reports the reductions, the bound and the solver's part.
 
     Parameters
     ----------
@@ -75,9 +86,43 @@ class SetCovering(Formulation):
         details = {"unreachable_demand": ids, "smallest_feasible_radius": float(needed)}
         return Status.INFEASIBLE, message, details
 
+    def _solve_prepared(
+        self,
+        instance: Instance,
+        prepared: CoverageData,
+        solver: Backend,
+        options: SolveOptions,
+        timer: PhaseTimer,
+    ) -> Solution:
+        """The set-covering engine on the distinct rows (class docstring)."""
+        problem = SetCoverProblem.of(
+            prepared.reduced.matrix,
+            _site_costs(instance),
+            fixed=instance.sites.fixed,
+            forbidden=instance.sites.forbidden,
+        )
+        with timer("solve"):
+            result = solve_set_cover(problem, backend=solver, options=options)
+        if not result.status.has_solution:
+            return self._empty_solution(
+                instance, result.status, result.message, timer, solver, result.details
+            )
+        served = self._served(instance, prepared, result.open_sites)
+        return self._plan_solution_of(
+            instance,
+            result.open_sites,
+            served,
+            status=result.status,
+            objective=result.objective,
+            bound=result.bound,
+            timer=timer,
+            backend=(solver.name, solver.version()),
+            message=result.message,
+            details={**served.details, **result.details},
+        )
+
     def _build(self, instance: Instance, prepared: CoverageData) -> BuiltModel:
-        costs = instance.sites.cost
-        unit_cost = costs if np.any(costs > 0) else np.ones(instance.n_sites)
+        unit_cost = _site_costs(instance)
         lower, upper = site_bounds(instance)
         builder = ModelBuilder()
         y = builder.add_variables(
@@ -93,12 +138,17 @@ class SetCovering(Formulation):
         return Served(assignment, covered, {"radius": float(self.radius)})
 
 
+def _site_costs(instance: Instance) -> NDArray[np.float64]:
+    """c_j: the opening costs when any is nonzero, else 1 per site."""
+    costs = np.asarray(instance.sites.cost, dtype=np.float64)
+    return costs if np.any(costs > 0) else np.ones(instance.n_sites)
+
+
 def _smallest_covering_radius(instance: Instance) -> float:
     """max over i of the distance to its nearest allowed site (inf if some i reaches none)."""
     allowed = np.flatnonzero(~instance.sites.forbidden)
     if instance.costs is not None:
-        dense = travel_costs(instance).dense()[:, allowed]
-        return float(dense.min(axis=1).max())
+        return float(travel_costs(instance).row_minimum(allowed).max())
     _, distance = nearest(
         instance.demand.coordinates, instance.sites.coordinates[allowed], 1, instance.metric
     )

@@ -1,8 +1,10 @@
 r"""p-center: open p sites so that the farthest demand point is as near as possible, exactly.
 
 The exact method is a binary search over the candidate radii with a set-covering feasibility
-MIP at each radius (Minieka 1970; Daskin 1995, ch. 5), so :class:`PCenter` overrides
-:meth:`~optiserv.formulations.base.Formulation.solve` and keeps its signature.
+test at each radius (Minieka 1970; Daskin 1995, ch. 5), answered by the set-covering engine
+(:mod:`optiserv.heuristics.set_cover`: reductions, Lagrangian bound and heuristic, and a MIP
+only for the radii those leave undecided), so :class:`PCenter` overrides
+:meth:`~optiserv.formulations.base.Formulation._solve_prepared` and keeps the signature.
 """
 
 from __future__ import annotations
@@ -21,11 +23,19 @@ from optiserv.exceptions import format_examples
 from optiserv.formulations.base import BuiltModel, Formulation, Served
 from optiserv.formulations.p_median import PMedianData, prepare_p_median
 from optiserv.heuristics.p_median import greedy_interchange
+from optiserv.heuristics.set_cover import SetCoverProblem, solve_set_cover
 from optiserv.lp import ModelBuilder
 from optiserv.solution import Solution
 from optiserv.solvers import Backend, SolveOptions, Status
 
 __all__ = ["PCenter", "PCenterData"]
+
+_SOLVER_FREE_SHARE = 0.02
+"""Share of the remaining time limit one covering test without the solver may use (at least
+one second): those tests only narrow the bracket, the solver's tests decide the rest."""
+_SOLVER_FREE_BUDGET = 0.25
+"""Share of a finite time limit the two passes without the solver may use together (the
+first up to half of it)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,11 +86,20 @@ class PCenter(Formulation):
         \sum_{j \text{ free} : d_{ij} \le r} y_j \ge 1 \quad \forall i : T_i > r, \qquad
         \sum_{j \text{ free}} y_j \le p - |\text{fixed}|
 
-    with a zero objective, so the solver stops at the first feasible cover (demand points with
-    T_i ≤ r are reached by any p sites; identical rows are merged). The search starts from the
-    radius of the p-median heuristic plan. A feasible cover at r gives a plan whose actual
-    radius may be smaller, which becomes the new upper end; an infeasible r raises the lower
-    end past it. A cover with fewer than p sites is completed greedily (which never increases
+    (demand points with T_i ≤ r are reached by any p sites; identical rows are merged). It is
+    decided by the set-covering engine (:mod:`optiserv.heuristics.set_cover`) asked "is there a
+    cover with at most p − |fixed| sites?": after its exact reductions, a Lagrangian bound above
+    that count proves the radius infeasible and a Lagrangian heuristic cover within it proves
+    it feasible, with no MIP; only radii both leave undecided go to the backend, as a MIP over
+    the sites left by reduced-cost fixing with the cut-off Σ y_j ≤ p − |fixed|. The search
+    starts from the
+    radius of the p-median heuristic plan (or the farthest-point plan). A feasible cover at r
+    gives a plan whose actual radius may be smaller, which becomes the new upper end; an
+    infeasible r raises the lower end past it. The search makes three passes over the bracket:
+    two without the solver (an undecided radius counts as feasible in the first, which finds
+    the largest radius the bound rules out, and as infeasible in the second, which finds the
+    smallest the heuristic covers), then one with it on the radii still undecided. A cover
+    with fewer than p sites is completed by the farthest-point rule (which never increases
     the radius).
 
     Under a time limit the answer is FEASIBLE with the best radius found as objective and the
@@ -94,7 +113,9 @@ class PCenter(Formulation):
     Notes
     -----
     ``Solution.details`` holds ``p``, ``radius``, ``radius_lower_bound``,
-    ``candidate_radii`` and ``feasibility_tests`` (one ``[radius, outcome]`` per MIP).
+    ``candidate_radii``, ``feasibility_tests`` (one ``[radius, outcome]`` per covering test)
+    and ``tests_decided_by`` (how many tests the reductions, the Lagrangian bound or
+    heuristic, and the solver decided).
     """
 
     name: ClassVar[str] = "pcenter"
@@ -114,42 +135,69 @@ class PCenter(Formulation):
         """Exactly, by binary search on the radius (see the class docstring)."""
         radii = data.radii
         tests: list[list[Any]] = []
+        decided_by: dict[str, int] = {}
         with timer("heuristic"):
             plan = self._median_plan(instance, data)
+            if plan is None:
+                plan = self._farthest_point(instance, data, instance.sites.fixed)
         low, high = 0, radii.size - 1
         best: NDArray[np.int64] | None = None
         if plan is not None:
             best, high = plan, self._radius_index(data, self._radius_of(data, plan))
         message = ""
         stopped = False
-        while low < high or best is None:
-            middle = high if best is None else (low + high) // 2
-            remaining = options.time_limit - timer.total()["total"]
-            if remaining <= 0:
-                stopped, message = True, "time limit reached during the radius search"
-                break
-            outcome, cover = self._test(
-                instance, data, float(radii[middle]), solver, options, remaining, timer
-            )
-            tests.append([float(radii[middle]), outcome])
-            if outcome == "feasible":
-                assert cover is not None
-                with timer("heuristic"):
-                    best = self._complete(instance, data, cover)
-                high = min(middle, self._radius_index(data, self._radius_of(data, best)))
-            elif outcome == "infeasible":
-                if best is None:  # even the largest radius cannot be covered by p sites
-                    message = (
-                        f"infeasible: no {self.p} sites (fixed sites included) let every "
-                        "demand point reach an open site"
-                    )
-                    return self._empty_solution(
-                        instance, Status.INFEASIBLE, message, timer, solver,
-                        {"feasibility_tests": tests},
-                    )
-                low = middle + 1
-            else:
-                stopped, message = True, f"radius search stopped: {outcome}"
+        # Three passes over the bracket [low, high]: the first two use no solver and move the
+        # bracket only on proven answers (an undecided radius is treated as feasible in the
+        # first, to find the largest radius the bound rules out, and as infeasible in the
+        # second, to find the smallest the heuristic covers); the third decides the rest. Under
+        # a finite time limit the first two use at most 12.5 % and 25 % of it (cumulative).
+        passes = ((False, "up"), (False, "down"), (True, "stop")) if best is not None else (
+            (True, "stop"),
+        )
+        for index, (exact, undecided) in enumerate(passes):
+            budget = _SOLVER_FREE_BUDGET * options.time_limit * (index + 1) / 2
+            lower_end, upper_end = low, high
+            while lower_end < upper_end or best is None:
+                middle = high if best is None else (lower_end + upper_end) // 2
+                elapsed = timer.total()["total"]
+                if not exact and elapsed > budget:
+                    break
+                remaining = options.time_limit - elapsed
+                if remaining <= 0:
+                    stopped, message = True, "time limit reached during the radius search"
+                    break
+                outcome, cover, stage = self._test(
+                    instance, data, float(radii[middle]), solver if exact else None, options,
+                    remaining, timer,
+                )
+                tests.append([float(radii[middle]), outcome])
+                decided_by[stage] = decided_by.get(stage, 0) + 1
+                if outcome == "feasible":
+                    assert cover is not None
+                    with timer("heuristic"):
+                        best = self._complete(instance, data, cover)
+                    high = min(middle, self._radius_index(data, self._radius_of(data, best)))
+                    upper_end = high
+                elif outcome == "infeasible":
+                    if best is None:  # even the largest radius cannot be covered by p sites
+                        message = (
+                            f"infeasible: no {self.p} sites (fixed sites included) let every "
+                            "demand point reach an open site"
+                        )
+                        return self._empty_solution(
+                            instance, Status.INFEASIBLE, message, timer, solver,
+                            {"feasibility_tests": tests},
+                        )
+                    low = middle + 1
+                    lower_end = max(lower_end, low)
+                elif undecided == "up":
+                    upper_end = middle
+                elif undecided == "down":
+                    lower_end = middle + 1
+                else:
+                    stopped, message = True, f"radius search stopped: {outcome}"
+                    break
+            if stopped:
                 break
         if best is None:
             return self._empty_solution(
@@ -159,7 +207,7 @@ class PCenter(Formulation):
         if status is Status.OPTIMAL:
             message = f"optimal radius proven by {len(tests)} covering test(s)"
         return self._solution(instance, data, best, float(radii[low]), status, message, timer,
-                              solver, tests)
+                              solver, tests, decided_by)
 
     # ------------------------------------------------------------------ hooks
     def _check(self, instance: Instance) -> None:
@@ -212,7 +260,8 @@ class PCenter(Formulation):
             np.zeros(instance.n_sites), y.columns, 1.0, n_rows=1, upper=float(open_slots)
         )
         uncovered = int(reduced.unreachable.size)
-        return BuiltModel(builder.build("minimize"), y, {"uncoverable_rows": uncovered})
+        extra = {"uncoverable_rows": uncovered, "rows": reduced.matrix}
+        return BuiltModel(builder.build("minimize"), y, extra)
 
     def _served(
         self, instance: Instance, prepared: PCenterData, open_sites: NDArray[np.int64]
@@ -227,32 +276,39 @@ class PCenter(Formulation):
         instance: Instance,
         data: PCenterData,
         radius: float,
-        solver: Backend,
+        solver: Backend | None,
         options: SolveOptions,
         remaining: float,
         timer: PhaseTimer,
-    ) -> tuple[str, NDArray[np.int64] | None]:
-        """One covering test: ("feasible", free sites) | ("infeasible", None) | (reason, None)."""
+    ) -> tuple[str, NDArray[np.int64] | None, str]:
+        """One covering test by the set-covering engine: ("feasible", free sites, stage) |
+        ("infeasible", None, stage) | (reason, None, stage); the stage is what decided it
+        (``reductions``, ``lagrangian`` bound or heuristic, or ``solver``). Without a solver
+        only the reductions, the bound and the heuristic answer."""
         with timer("build"):
             built = self._build(instance, _CoverTest(data, radius))
         if built.extra["uncoverable_rows"]:
-            return "infeasible", None
+            return "infeasible", None, "reductions"
         if built.program.n_rows == 1:  # nothing left to cover
-            return "feasible", np.zeros(0, dtype=np.int64)
+            return "feasible", np.zeros(0, dtype=np.int64), "reductions"
+        free = instance.sites.candidate
+        open_slots = int(self.p) - int(instance.sites.fixed.sum())
+        problem = SetCoverProblem.of(built.extra["rows"], forbidden=~free)
+        if solver is None:  # a test without the solver gets a share of the time left
+            remaining = min(remaining, max(_SOLVER_FREE_SHARE * remaining, 1.0))
         limited = SolveOptions(
-            time_limit=remaining,
-            relative_gap=0.0,
-            threads=options.threads,
-            seed=options.seed,
-            log=options.log,
+            time_limit=remaining, threads=options.threads, seed=options.seed, log=options.log
         )
         with timer("solve"):
-            result = solver.solve(built.program, limited)
-        if result.status.has_solution and result.values is not None:
-            return "feasible", built.open_sites(result.values)
+            result = solve_set_cover(problem, backend=solver, options=limited, stop_at=open_slots)
+        stage = "solver" if "solver_status" in result.details else "lagrangian"
         if result.status is Status.INFEASIBLE:
-            return "infeasible", None
-        return f"{result.status.value} ({result.message})", None
+            return "infeasible", None, stage
+        if result.status.has_solution and result.objective <= open_slots + 1e-9:
+            return "feasible", result.open_sites, stage
+        if result.bound > open_slots + 1e-9:
+            return "infeasible", None, stage
+        return f"undecided ({result.message})", None, stage if solver else "undecided"
 
     def _median_plan(self, instance: Instance, data: PCenterData) -> NDArray[np.int64] | None:
         """The p-median heuristic plan: its radius is the first upper end of the search."""
@@ -265,23 +321,41 @@ class PCenter(Formulation):
         )
         return plan.open_sites if plan.serves_all else None
 
+    def _farthest_point(
+        self, instance: Instance, data: PCenterData, is_open: NDArray[np.bool_]
+    ) -> NDArray[np.int64] | None:
+        """Complete ``is_open`` to p sites by the farthest-point rule (Gonzalez 1985): open,
+        for the demand point farthest from every open site, its nearest closed candidate site.
+        Opening a site never increases the radius. None when the plan leaves a demand point
+        with no open site among its candidate pairs."""
+        pairs = data.pairs
+        is_open = is_open.copy()
+        allowed = ~instance.sites.forbidden
+        for _ in range(int(self.p) - int(is_open.sum())):
+            if is_open.any():
+                _, distance = nearest_open(pairs.costs, np.flatnonzero(is_open))
+            else:
+                distance = np.full(instance.n_demand, np.inf)
+            farthest = int(np.argmax(distance))
+            candidates = pairs.site[pairs.start[farthest] : pairs.start[farthest + 1]]
+            closed = candidates[~is_open[candidates]]
+            if closed.size == 0:
+                closed = np.flatnonzero(allowed & ~is_open)
+            is_open[int(closed[0])] = True
+        plan = np.flatnonzero(is_open).astype(np.int64)
+        _, distance = nearest_open(pairs.costs, plan)
+        return plan if np.isfinite(distance).all() else None
+
     def _complete(
         self, instance: Instance, data: PCenterData, chosen: NDArray[np.int64]
     ) -> NDArray[np.int64]:
-        """Fixed sites plus the cover, completed greedily to exactly p sites."""
+        """Fixed sites plus the cover, completed to exactly p sites by the farthest-point
+        rule (which never increases the radius)."""
         is_open = instance.sites.fixed.copy()
         is_open[chosen] = True
-        if int(is_open.sum()) >= int(self.p):
-            return np.flatnonzero(is_open).astype(np.int64)
-        plan = greedy_interchange(
-            data.pairs.costs,
-            np.ones(instance.n_demand),
-            int(self.p),
-            fixed=is_open,
-            forbidden=instance.sites.forbidden,
-            max_swaps=0,
-        )
-        return plan.open_sites
+        plan = self._farthest_point(instance, data, is_open)
+        assert plan is not None  # the cover already reaches every demand point in the search
+        return plan
 
     @staticmethod
     def _radius_of(data: PCenterData, open_sites: NDArray[np.int64]) -> float:
@@ -305,6 +379,7 @@ class PCenter(Formulation):
         timer: PhaseTimer,
         solver: Backend,
         tests: list[list[Any]],
+        decided_by: dict[str, int],
     ) -> Solution:
         served = self._served(instance, data, open_sites)
         radius = self._radius_of(data, open_sites)
@@ -315,6 +390,7 @@ class PCenter(Formulation):
             "radius_lower_bound": bound,
             "candidate_radii": int(data.radii.size),
             "feasibility_tests": tests,
+            "tests_decided_by": decided_by,
         }
         return self._plan_solution_of(
             instance,

@@ -12,13 +12,21 @@ from optiserv.heuristics.coverage import (
     lagrangian_covering_bound,
     solve_covering,
 )
+from optiserv.heuristics.set_cover import (
+    SetCoverProblem,
+    SetCoverResult,
+    solve_set_cover,
+)
 
 __all__ = [
     "CoveringLagrangian",
     "CoveringProblem",
     "CoveringResult",
+    "SetCoverProblem",
+    "SetCoverResult",
     "greedy_covering",
     "interchange_covering",
     "lagrangian_covering_bound",
     "solve_covering",
+    "solve_set_cover",
 ]

@@ -1,0 +1,299 @@
+"""The set-covering engine: exhaustive enumeration, each reduction alone, the bound, the
+decision mode, the exact finish, and the kernels without numba."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import textwrap
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from optiserv.heuristics import _set_cover_kernels as kernels
+from optiserv.heuristics.set_cover import (
+    SetCoverProblem,
+    lagrangian_set_cover_bound,
+    reduce_set_cover,
+    solve_set_cover,
+)
+from optiserv.solvers import SolveOptions, Status, get_backend
+from tests._pure_python import pure_python_report
+
+
+def enumerate_optimum(
+    matrix: np.ndarray, costs: np.ndarray, fixed: np.ndarray, forbidden: np.ndarray
+) -> float:
+    """The cheapest cover by trying every subset of the free sites (inf if none covers)."""
+    free = [j for j in range(matrix.shape[1]) if not fixed[j] and not forbidden[j]]
+    best = math.inf
+    for size in range(len(free) + 1):
+        for chosen in itertools.combinations(free, size):
+            is_open = fixed.copy()
+            is_open[list(chosen)] = True
+            if matrix[:, is_open].any(axis=1).all():
+                best = min(best, float(costs[is_open].sum()))
+    return best
+
+
+def random_problem(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Random rows over 2–9 sites; unit, integer or fractional costs (some zero); fixed or
+    forbidden sites."""
+    rng = np.random.default_rng(seed)
+    n, m = int(rng.integers(3, 16)), int(rng.integers(2, 10))
+    matrix = rng.random((n, m)) < rng.uniform(0.15, 0.5)
+    kind = seed % 3
+    costs = (np.ones(m), rng.integers(1, 6, m).astype(float), rng.uniform(0.5, 3.0, m))[kind]
+    if seed % 5 == 4:  # a free site costs nothing
+        costs[rng.integers(0, m)] = 0.0
+    fixed = np.zeros(m, dtype=bool)
+    forbidden = np.zeros(m, dtype=bool)
+    if seed % 4 == 1:
+        fixed[rng.integers(0, m)] = True
+    if seed % 4 == 2:
+        forbidden[rng.integers(0, m)] = True
+    return matrix, costs, fixed, forbidden
+
+
+def vertex_cover_of_complete_graph(k: int) -> SetCoverProblem:
+    """Rows = the edges of K_k, sites = its vertices: optimum k − 1, LP bound k / 2, and no
+    reduction applies, so the exact finish must prove it."""
+    edges = list(itertools.combinations(range(k), 2))
+    matrix = np.zeros((len(edges), k), dtype=bool)
+    for row, (a, b) in enumerate(edges):
+        matrix[row, [a, b]] = True
+    return SetCoverProblem.of(matrix)
+
+
+@pytest.mark.parametrize("seed", range(80))
+def test_optimum_equals_enumeration(seed: int) -> None:
+    matrix, costs, fixed, forbidden = random_problem(seed)
+    problem = SetCoverProblem.of(matrix, costs, fixed=fixed, forbidden=forbidden)
+    best = enumerate_optimum(matrix, costs, fixed, forbidden)
+    result = solve_set_cover(problem, backend=get_backend("highs"))
+    if math.isinf(best):
+        assert result.status is Status.INFEASIBLE
+        return
+    assert result.status is Status.OPTIMAL, result.message
+    assert result.objective == pytest.approx(best)
+    assert result.bound == pytest.approx(best)
+    assert problem.covers(result.open_sites)
+    assert fixed[result.open_sites].sum() == fixed.sum()
+    assert not forbidden[result.open_sites].any()
+    assert result.objective == pytest.approx(costs[result.open_sites].sum())
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_heuristic_alone_gives_a_cover_and_a_valid_bound(seed: int) -> None:
+    matrix, costs, fixed, forbidden = random_problem(seed)
+    best = enumerate_optimum(matrix, costs, fixed, forbidden)
+    if math.isinf(best):
+        return
+    problem = SetCoverProblem.of(matrix, costs, fixed=fixed, forbidden=forbidden)
+    result = solve_set_cover(problem, backend=None)
+    assert result.status in (Status.OPTIMAL, Status.FEASIBLE)
+    assert problem.covers(result.open_sites)
+    assert result.bound <= best + 1e-9 <= result.objective + 2e-9
+    if result.status is Status.OPTIMAL:
+        assert result.objective == pytest.approx(best)
+
+
+@pytest.mark.parametrize("which", ["rows", "sites", "essential"])
+@pytest.mark.parametrize("seed", range(40))
+def test_each_reduction_alone_keeps_the_optimum(seed: int, which: str) -> None:
+    matrix, costs, fixed, forbidden = random_problem(seed)
+    best = enumerate_optimum(matrix, costs, fixed, forbidden)
+    if math.isinf(best):
+        return
+    problem = SetCoverProblem.of(matrix, costs, fixed=fixed, forbidden=forbidden)
+    flags = {"rows": which == "rows", "sites": which == "sites", "essential": which == "essential"}
+    reduction = reduce_set_cover(problem, **flags)
+    assert reduction.feasible
+    core = matrix[reduction.rows][:, reduction.sites]
+    none = np.zeros(reduction.n_sites, dtype=bool)
+    reduced_best = enumerate_optimum(core, costs[reduction.sites], none, none)
+    assert reduced_best + costs[reduction.opened].sum() == pytest.approx(best)
+    # the rows left are the ones no opened site covers
+    opened_cover = matrix[:, reduction.opened].any(axis=1)
+    assert not opened_cover[reduction.rows].any()
+
+
+def test_row_and_site_dominance_on_a_small_case() -> None:
+    # row 1 ⊇ row 0, so row 1 goes; site 2 covers a subset of site 1's rows at equal cost
+    matrix = np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]], dtype=bool)
+    reduction = reduce_set_cover(SetCoverProblem.of(matrix), sites=False, essential=False)
+    assert reduction.rows.tolist() == [0, 2]
+    reduction = reduce_set_cover(SetCoverProblem.of(matrix), rows=False, essential=False)
+    assert reduction.sites.tolist() == [1]
+    full = reduce_set_cover(SetCoverProblem.of(matrix))
+    assert full.opened.tolist() == [1] and full.n_rows == 0
+
+
+def test_identical_sites_keep_exactly_one() -> None:
+    matrix = np.array([[1, 1, 1], [1, 1, 1]], dtype=bool)
+    reduction = reduce_set_cover(SetCoverProblem.of(matrix), rows=False, essential=False)
+    assert reduction.sites.tolist() == [0]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_lagrangian_bound_never_exceeds_the_optimum(seed: int) -> None:
+    matrix, costs, _, _ = random_problem(seed)
+    none = np.zeros(matrix.shape[1], dtype=bool)
+    best = enumerate_optimum(matrix, costs, none, none)
+    if math.isinf(best):
+        return
+    reduction = reduce_set_cover(SetCoverProblem.of(matrix, costs), rows=False, sites=False,
+                                 essential=False)
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        u = rng.uniform(0.0, 2.0, reduction.n_rows) * rng.integers(0, 2, reduction.n_rows)
+        assert lagrangian_set_cover_bound(reduction, u) <= best + 1e-9
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_decision_mode_answers_correctly(seed: int) -> None:
+    matrix, costs, fixed, forbidden = random_problem(seed)
+    best = enumerate_optimum(matrix, costs, fixed, forbidden)
+    if math.isinf(best):
+        return
+    problem = SetCoverProblem.of(matrix, costs, fixed=fixed, forbidden=forbidden)
+    for stop_at in (best - 1.0, best - 1e-3, best, best + 0.5):
+        result = solve_set_cover(problem, backend=get_backend("highs"), stop_at=stop_at)
+        if best <= stop_at:
+            assert result.objective <= stop_at + 1e-9
+            assert problem.covers(result.open_sites)
+        else:
+            assert result.bound > stop_at
+
+
+@pytest.mark.parametrize("k", [5, 6, 7])
+def test_exact_finish_proves_what_the_bound_cannot(k: int) -> None:
+    problem = vertex_cover_of_complete_graph(k)
+    alone = solve_set_cover(problem, backend=None)
+    assert alone.status is Status.FEASIBLE
+    assert alone.bound <= math.ceil(k / 2)
+    for backend in ("highs", "cbc"):
+        result = solve_set_cover(problem, backend=get_backend(backend))
+        assert result.status is Status.OPTIMAL
+        assert result.objective == k - 1 == result.bound
+        assert "solver_status" in result.details or "rows_for_the_solver" in result.details
+
+
+def test_time_limit_keeps_a_plan_and_a_valid_bound() -> None:
+    problem = vertex_cover_of_complete_graph(9)
+    result = solve_set_cover(
+        problem, backend=get_backend("highs"), options=SolveOptions(time_limit=1e-6)
+    )
+    assert result.status in (Status.FEASIBLE, Status.OPTIMAL)
+    assert problem.covers(result.open_sites)
+    assert result.bound <= 8 <= result.objective
+
+
+def test_empty_and_uncoverable_rows() -> None:
+    empty_row = SetCoverProblem.of(np.array([[1, 0], [0, 0]], dtype=bool))
+    assert solve_set_cover(empty_row, backend=None).status is Status.INFEASIBLE
+    forbidden = SetCoverProblem.of(
+        np.array([[1, 0], [0, 1]], dtype=bool), forbidden=np.array([False, True])
+    )
+    assert solve_set_cover(forbidden, backend=None).status is Status.INFEASIBLE
+    nothing = SetCoverProblem.of(sp.csr_matrix((0, 3), dtype=bool))
+    result = solve_set_cover(nothing, backend=None)
+    assert result.status is Status.OPTIMAL and result.objective == 0.0
+
+
+def test_swap_search_replaces_two_sites_by_one() -> None:
+    # sites 0 and 1 each cover half; site 2 covers everything
+    matrix = sp.csc_matrix(np.array([[1, 0, 1], [1, 0, 1], [0, 1, 1], [0, 1, 1]], dtype=bool))
+    csr = matrix.tocsr()
+    is_open = np.array([True, True, False])
+    costs = np.ones(3)
+    order = np.array([0, 1, 2], dtype=np.int64)
+    saving = kernels.swap_search(
+        csr.indptr.astype(np.int64), csr.indices.astype(np.int64),
+        matrix.indptr.astype(np.int64), matrix.indices.astype(np.int64), costs, order, is_open,
+    )
+    assert saving == 1.0
+    assert is_open.tolist() == [False, False, True]
+
+
+_PURE_PYTHON_CHECK = textwrap.dedent(
+    """
+    import itertools, json
+    import numpy as np
+    from optiserv.heuristics import _set_cover_kernels as kernels
+    from optiserv.heuristics.set_cover import SetCoverProblem, reduce_set_cover, solve_set_cover
+    from optiserv.solvers import get_backend
+
+    assert not hasattr(kernels.subgradient_block, "py_func"), "numba is still compiling"
+    report = {}
+    results = []
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        matrix = rng.random((12, 7)) < 0.35
+        matrix[np.arange(12), rng.integers(0, 7, 12)] = True
+        costs = rng.integers(1, 5, 7).astype(float)
+        problem = SetCoverProblem.of(matrix, costs)
+        best = min(
+            costs[list(s)].sum()
+            for k in range(8) for s in itertools.combinations(range(7), k)
+            if k and matrix[:, list(s)].any(axis=1).all()
+        )
+        result = solve_set_cover(problem, backend=get_backend("highs"))
+        reduction = reduce_set_cover(problem)
+        results.append([float(result.objective), reduction.rows.tolist(),
+                        reduction.sites.tolist(), reduction.opened.tolist()])
+        report[f"seed{seed}"] = bool(abs(result.objective - best) < 1e-9)
+    print(json.dumps({"report": report, "results": results}))
+    """
+)
+
+
+def test_kernels_run_as_pure_python() -> None:
+    """Every kernel runs with ``NUMBA_DISABLE_JIT=1``, finds the optimum, and the reductions
+    agree with the compiled ones."""
+    result = pure_python_report(_PURE_PYTHON_CHECK)
+    assert result["report"] == dict.fromkeys(result["report"], True), result["report"]
+    for seed, (objective, rows, sites, opened) in enumerate(result["results"]):
+        rng = np.random.default_rng(seed)
+        matrix = rng.random((12, 7)) < 0.35
+        matrix[np.arange(12), rng.integers(0, 7, 12)] = True
+        costs = rng.integers(1, 5, 7).astype(float)
+        problem = SetCoverProblem.of(matrix, costs)
+        reduction = reduce_set_cover(problem)
+        assert [reduction.rows.tolist(), reduction.sites.tolist(), reduction.opened.tolist()] \
+            == [rows, sites, opened]
+        assert solve_set_cover(problem, backend=get_backend("highs")).objective == objective
+
+
+@pytest.mark.parametrize("backend", ["highs", "cbc"])
+def test_decision_mode_needs_the_solver_on_a_vertex_cover(backend: str) -> None:
+    # K_6: optimum 5, Lagrangian bound ≤ 3, so "a cover within 4?" needs the solver's "no"
+    problem = vertex_cover_of_complete_graph(6)
+    answer = solve_set_cover(problem, backend=get_backend(backend), stop_at=4.0)
+    assert answer.bound > 4.0
+    assert "solver_status" in answer.details
+    answer = solve_set_cover(problem, backend=get_backend(backend), stop_at=5.0)
+    assert answer.objective <= 5.0 and problem.covers(answer.open_sites)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_set_covering_agrees_with_the_compact_mip(seed: int) -> None:
+    """SetCovering (engine) against the plain MIP of its own ``_build`` solved by HiGHS, on
+    instances too large to enumerate; costs, fixed and forbidden sites vary with the seed."""
+    from optiserv.formulations.lscp import SetCovering
+    from tests.conftest import random_instance
+
+    instance = random_instance(seed, n=300, m=40, fixed=seed % 2, forbidden=seed % 3,
+                               with_costs=seed >= 3)
+    model = SetCovering(radius=3_000.0)
+    solution = model.solve(instance)
+    prepared = model._prepare(instance)
+    if model._early_exit(instance, prepared) is not None:
+        assert solution.status is Status.INFEASIBLE
+        return
+    compact = get_backend("highs").solve(model._build(instance, prepared).program, SolveOptions())
+    assert solution.status is Status.OPTIMAL
+    assert solution.objective == pytest.approx(compact.objective)
+    assert solution.covered_weight == pytest.approx(instance.total_weight)
+    assert "rows_after_reduction" in solution.details
