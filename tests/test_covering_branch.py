@@ -93,7 +93,7 @@ def _matrix(problem: CoveringProblem) -> np.ndarray:
 @pytest.mark.parametrize("seed", range(10))
 def test_a_relaxation_solved_before_the_search_gives_the_same_optimum(seed: int) -> None:
     problem = uniform_problem(seed, n=80, m=16, p=4, radius=0.3)
-    relaxation = NodeRelaxation(problem, threads=None)  # HiGHS fixes its threads per process
+    relaxation = NodeRelaxation(problem, threads=None)
     assert relaxation.solve(base_state(problem)) is not None  # the whole problem's LP
     warm = branch_and_bound(problem, weak_start(problem), relaxation=relaxation)
     cold = branch_and_bound(problem, weak_start(problem))
@@ -102,3 +102,17 @@ def test_a_relaxation_solved_before_the_search_gives_the_same_optimum(seed: int)
     with pytest.raises(ValueError, match="another problem"):
         branch_and_bound(random_problem(seed), weak_start(random_problem(seed)),
                          relaxation=relaxation)
+
+
+def test_the_node_relaxation_solves_whatever_thread_count_ran_before() -> None:
+    """HiGHS sizes its task scheduler once per calling thread: a main-thread run with the
+    default thread count made a later relaxation asking for one thread fail (and the MCLP fall
+    back to the weaker subgradient bound). Each relaxation now solves on its own thread."""
+    highspy = pytest.importorskip("highspy")
+    highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    highs.addVars(1, np.zeros(1), np.ones(1))
+    highs.run()  # sizes this thread's scheduler with the default thread count
+    problem = uniform_problem(0, n=80, m=16, p=4, radius=0.3)
+    for threads in (1, None, 2, 1):
+        assert NodeRelaxation(problem, threads=threads).solve(base_state(problem)) is not None

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,6 +103,11 @@ class NodeRelaxation:
         h = _new_highs(highspy)
         if threads is not None:
             h.setOptionValue("threads", int(threads))
+        # HiGHS sizes its task scheduler once per calling thread, so a run asking for another
+        # thread count than an earlier run of the same thread fails: every solve of this
+        # relaxation runs on a thread of its own (as HighsBackend's solves do).
+        self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="optiserv-node-lp")
+        weakref.finalize(self, self._runner.shutdown, wait=False)
         columns = n + 1 + m  # λ, t, s
         h.addVars(
             columns,
@@ -145,7 +152,7 @@ class NodeRelaxation:
         lower = np.where(free, 0.0, -self.infinity)
         h.changeRowsBounds(self.m, self.all_rows, lower, np.full(self.m, self.infinity))
         h.setOptionValue("time_limit", float(seconds) if math.isfinite(seconds) else self.infinity)
-        h.run()
+        self._runner.submit(h.run).result()
         if h.getModelStatus() != self.ok:
             return None
         solution = h.getSolution()
