@@ -34,7 +34,7 @@ def _cpu() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def _status_kib(key: str) -> int:
+def status_kib(key: str) -> int:
     """A memory line of /proc/self/status in KiB: ``VmHWM`` (peak resident memory) or
     ``VmRSS`` (resident now).
 
@@ -48,15 +48,18 @@ def _status_kib(key: str) -> int:
     return 0
 
 
-def _model_memory_start(job: dict) -> dict[str, object]:
-    """Mark the start of the model's memory, as the optiserv worker does
-    (``bench_spopt.model_memory_start``): the resident size now (the base) and the peak so
-    far are recorded, the peak (VmHWM) is reset to the resident size (``5`` to
-    /proc/self/clear_refs), and the job's marker file tells the parent to sample the
-    worker's and CBC's resident memory for the model's peak from now on."""
+def model_memory_start(job: dict) -> dict[str, object]:
+    """Mark the start of the model's memory, just before the build (after imports, the
+    loaded instance and the warm-up). Both workers call this; the optiserv worker imports it
+    from here, as this file needs nothing beyond the standard library.
+
+    The resident size now (the base) and the peak so far are recorded, the peak (VmHWM) is
+    reset to the resident size (``5`` to /proc/self/clear_refs, Linux ≥ 4.0), and the job's
+    marker file tells the parent to sample the worker's and CBC's resident memory for the
+    model's peak from now on."""
     out: dict[str, object] = {
-        "startup_hwm_kib": _status_kib("VmHWM"),
-        "model_base_kib": _status_kib("VmRSS"),
+        "startup_hwm_kib": status_kib("VmHWM"),
+        "model_base_kib": status_kib("VmRSS"),
     }
     try:
         with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
@@ -65,7 +68,7 @@ def _model_memory_start(job: dict) -> dict[str, object]:
     except OSError:  # without the reset, VmHWM after the solve is the whole run's peak
         out["peak_reset"] = False
     with open(job["model_marker"], "w", encoding="ascii"):
-        pass
+        pass  # the parent samples the children (CBC) from now on
     return out
 
 
@@ -129,7 +132,7 @@ def main() -> int:
         out["startup"] = time.perf_counter() - started
         out["version"] = f"spopt {spopt.__version__}, PuLP {pulp.__version__}"
 
-        out.update(_model_memory_start(job))
+        out.update(model_memory_start(job))
         cpu0 = _cpu()
         t0 = time.perf_counter()
         built = _build(job["model"], spopt_locate, cost, weights, job["radius"], job["p"])
@@ -147,7 +150,7 @@ def main() -> int:
             message = str(error)
         t2 = time.perf_counter()
         out["cpu"] = _cpu() - cpu0
-        out["model_hwm_kib"] = _status_kib("VmHWM")
+        out["model_hwm_kib"] = status_kib("VmHWM")
         out["build"], out["solve"], out["total"] = t1 - t0, t2 - t1, t2 - t0
         problem = built.problem
         out["status"] = _status(problem)
@@ -163,7 +166,7 @@ def main() -> int:
         out["traceback"] = traceback.format_exc()
         out["message"] = out["traceback"].strip().splitlines()[-1]
     # the peak was reset before the build: the whole run's peak is the larger of the two
-    out["hwm_kib"] = max(int(out.get("startup_hwm_kib", 0)), _status_kib("VmHWM"))
+    out["hwm_kib"] = max(int(out.get("startup_hwm_kib", 0)), status_kib("VmHWM"))
     with open(job["result"], "w", encoding="utf-8") as handle:
         json.dump(out, handle)
     return 0

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from _spopt_worker import model_memory_start, status_kib
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
@@ -197,7 +198,7 @@ def optiserv_worker(job_path: str) -> int:
         solution = model_for(job["p"]).solve(instance, backend=job["backend"], options=options)
         t2 = time.perf_counter()
         out["cpu"] = cpu() - cpu0
-        out["model_hwm_kib"] = proc_status_kib("VmHWM")
+        out["model_hwm_kib"] = status_kib("VmHWM")
         phases = solution.timings
         build = (t1 - t0) + phases.get("coverage", 0.0) + phases.get("build", 0.0)
         out["build"], out["total"] = build, t2 - t0
@@ -215,41 +216,9 @@ def optiserv_worker(job_path: str) -> int:
     # VmHWM, not ru_maxrss: Linux carries the parent's resident size into a child's ru_maxrss
     # through fork and exec, which would charge this file's parent to the worker. The peak
     # was reset before the build, so the whole run's peak is the larger of the two.
-    out["hwm_kib"] = max(int(out.get("startup_hwm_kib", 0)), proc_status_kib("VmHWM"))
+    out["hwm_kib"] = max(int(out.get("startup_hwm_kib", 0)), status_kib("VmHWM"))
     Path(job["result"]).write_text(json.dumps(out), encoding="utf-8")
     return 0
-
-
-def proc_status_kib(key: str) -> int:
-    """A memory line of /proc/self/status (``VmRSS``, ``VmHWM``), in KiB; 0 if absent."""
-    with open("/proc/self/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def model_memory_start(job: dict) -> dict[str, object]:
-    """Mark the start of the model's memory: just before the build (after imports, the
-    loaded instance and the warm-up). Mirrored in benchmarks/_spopt_worker.py.
-
-    Records the resident size now (the base) and the peak so far, resets the process's
-    peak (VmHWM) to its current size (``5`` to /proc/self/clear_refs, Linux ≥ 4.0), and
-    creates the job's marker file, from which the parent adds the sampled resident memory
-    of the worker's children (CBC) to the model's peak.
-    """
-    out: dict[str, object] = {
-        "startup_hwm_kib": proc_status_kib("VmHWM"),
-        "model_base_kib": proc_status_kib("VmRSS"),
-    }
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
-            handle.write("5")
-        out["peak_reset"] = True
-    except OSError:  # without the reset, VmHWM after the solve is the whole run's peak
-        out["peak_reset"] = False
-    Path(job["model_marker"]).touch()
-    return out
 
 
 # ---------------------------------------------------------------------------------- spopt env
