@@ -176,7 +176,10 @@ def optiserv_worker(job_path: str) -> int:
         cost, weights = np.ascontiguousarray(data["cost"]), data["weights"]
         # Read-only, the matrix is shared by the instance instead of copied (see
         # CostMatrix.from_dense); spopt's from_cost_matrix reads it without a copy too.
+        # np.load returns a view of the buffer it read, so that buffer is sealed as well.
         cost.flags.writeable = False
+        if isinstance(cost.base, np.ndarray):
+            cost.base.flags.writeable = False
         # Warm-up on a tiny instance of the same model: numba kernels are loaded from the
         # cache (or compiled) here, in "startup", not in the timed solve.
         rng = np.random.default_rng(1)

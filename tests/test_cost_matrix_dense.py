@@ -119,3 +119,20 @@ def test_read_only_dense_input_is_shared_and_a_cutoff_needs_only_its_pairs() -> 
     )
     assert peak < size / 2 and instance.costs.dense_backed
     _assert_same(within, copied.within(1.0))
+
+
+def test_view_is_shared_only_when_its_bases_are_read_only(tmp_path) -> None:
+    dense = np.random.default_rng(3).uniform(0.0, 100.0, size=(400, 50))
+    np.savez(tmp_path / "costs.npz", cost=dense)
+    loaded = np.load(tmp_path / "costs.npz")["cost"]  # a view of the buffer np.load read
+    assert isinstance(loaded.base, np.ndarray)
+    loaded.flags.writeable = False
+    assert CostMatrix.from_dense(loaded)._dense is not loaded  # its base is still writeable
+    loaded.base.flags.writeable = False
+    assert CostMatrix.from_dense(loaded)._dense is loaded  # nothing can write to it now
+    backing = dense.copy()
+    view = backing[:200]
+    view.flags.writeable = False
+    costs = CostMatrix.from_dense(view)
+    backing[0, 0] = -1.0  # written through the writeable base: the matrix kept a copy
+    assert costs.dense()[0, 0] == dense[0, 0]

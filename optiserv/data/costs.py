@@ -19,19 +19,32 @@ __all__ = ["CostMatrix"]
 
 
 def _frozen(array: NDArray, dtype: type) -> NDArray:
-    """A read-only array of ``dtype``: ``array`` itself when it is already read-only and no
-    view of another numpy array (see :meth:`CostMatrix.adopt`), otherwise a read-only copy."""
+    """A read-only array of ``dtype``: ``array`` itself when nothing can write to its memory
+    through numpy (see :func:`_sealed`), otherwise a read-only copy."""
     if (
         isinstance(array, np.ndarray)
         and array.dtype == dtype
-        and not array.flags.writeable
         and array.flags.c_contiguous
-        and not isinstance(array.base, np.ndarray)
+        and _sealed(array)
     ):
         return array
     out: NDArray = np.array(array, dtype=dtype, copy=True)
     out.flags.writeable = False
     return out
+
+
+def _sealed(array: NDArray) -> bool:
+    """True when ``array`` and every numpy array it is a view of are read-only.
+
+    numpy refuses to make a view writeable while its base is read-only, so no array derived
+    from these can write to the memory. ``np.load`` of an ``.npz`` member, for one, returns
+    a view of a freshly read buffer array; once both are read-only it is kept as it is.
+    """
+    while isinstance(array, np.ndarray):
+        if array.flags.writeable:
+            return False
+        array = array.base
+    return True
 
 
 class CostMatrix:
@@ -167,9 +180,9 @@ class CostMatrix:
         """Build from an (n, m) array; ``inf`` (and ``-inf``) entries are unreachable.
 
         The matrix keeps the dense array, not n·m CSR pairs (see the class docstring). A
-        read-only C-contiguous float64 array that owns its memory is kept as it is, without
-        a copy; any other input is copied once, so that later writes to the caller's array
-        never change the matrix.
+        read-only C-contiguous float64 array is kept as it is, without a copy, when every
+        array it is a view of is read-only too; any other input is copied once, so that
+        later writes to the caller's array never change the matrix.
         """
         array = np.asarray(dense)
         if array.ndim != 2:
