@@ -85,18 +85,24 @@ def test_optimum_equals_enumeration(seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", range(30))
-def test_heuristic_alone_gives_a_cover_and_a_valid_bound(seed: int) -> None:
+@pytest.mark.parametrize("backend", [None, "highs"])
+def test_heuristic_alone_gives_a_cover_and_a_valid_bound(seed: int, backend: str | None) -> None:
+    """Without a backend, or with one but ``exact=False`` (LP multipliers, no MIP), also in
+    decision mode."""
     matrix, costs, fixed, forbidden = random_problem(seed)
     best = enumerate_optimum(matrix, costs, fixed, forbidden)
     if math.isinf(best):
         return
     problem = SetCoverProblem.of(matrix, costs, fixed=fixed, forbidden=forbidden)
-    result = solve_set_cover(problem, backend=None)
-    assert result.status in (Status.OPTIMAL, Status.FEASIBLE)
-    assert problem.covers(result.open_sites)
-    assert result.bound <= best + 1e-9 <= result.objective + 2e-9
-    if result.status is Status.OPTIMAL:
-        assert result.objective == pytest.approx(best)
+    solver = None if backend is None else get_backend(backend)
+    for stop_at in (None, best - 1.0, best):
+        result = solve_set_cover(problem, backend=solver, stop_at=stop_at, exact=False)
+        assert "solver_status" not in result.details
+        assert result.status in (Status.OPTIMAL, Status.FEASIBLE)
+        assert problem.covers(result.open_sites)
+        assert result.bound <= best + 1e-9 <= result.objective + 2e-9
+        if result.status is Status.OPTIMAL:
+            assert result.objective == pytest.approx(best)
 
 
 @pytest.mark.parametrize("which", ["rows", "sites", "essential"])
@@ -297,3 +303,46 @@ def test_set_covering_agrees_with_the_compact_mip(seed: int) -> None:
     assert solution.objective == pytest.approx(compact.objective)
     assert solution.covered_weight == pytest.approx(instance.total_weight)
     assert "rows_after_reduction" in solution.details
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lp_multipliers_reach_the_linear_relaxation(seed: int) -> None:
+    """Step 3a: L(u) of the dual LP's u is the LP relaxation's value (scipy's linprog on the
+    core, an independent solver), never below the subgradient's bound."""
+    from scipy.optimize import linprog
+
+    from optiserv.heuristics.set_cover import _lagrangian_search, _lp_multipliers
+
+    rng = np.random.default_rng(seed)
+    n, m = 120, 40
+    matrix = rng.random((n, m)) < 0.08
+    matrix[np.arange(n), rng.integers(0, m, n)] = True  # every row coverable
+    costs = rng.uniform(1.0, 3.0, m)
+    core = reduce_set_cover(SetCoverProblem.of(matrix, costs))
+    search = _lagrangian_search(core, False, math.inf, 0.0, math.inf, 0.0)
+    subgradient = search.bound
+    details = _lp_multipliers(search, get_backend("highs"), SolveOptions(), 60.0)
+    dense = np.zeros((core.n_rows, core.n_sites))
+    dense[np.repeat(np.arange(core.n_rows), np.diff(core.row_start)), core.row_sites] = 1.0
+    reference = linprog(core.costs, A_ub=-dense, b_ub=-np.ones(core.n_rows), bounds=(0, 1))
+    assert reference.status == 0 and details["lp_status"] == "optimal"
+    assert search.bound == pytest.approx(reference.fun, rel=1e-7)
+    assert search.bound >= subgradient - 1e-9
+    assert lagrangian_set_cover_bound(core, search.bound_u) == pytest.approx(search.bound)
+
+
+def test_first_solution_keeps_a_valid_plan_and_bound() -> None:
+    """HiGHS stopped at its first solution: a feasible plan, FEASIBLE unless proven, and a
+    bound the optimum (k − 1 for a vertex cover of K_k) respects."""
+    from optiserv.lp import ModelBuilder
+
+    k = 9
+    problem = vertex_cover_of_complete_graph(k)
+    builder = ModelBuilder()
+    y = builder.add_variables("y", k, cost=1.0, upper=1.0, integer=True)
+    builder.add_matrix_rows([(y, problem.matrix.astype(float))], lower=1.0)
+    program = builder.build("minimize")
+    result = get_backend("highs").solve(program, SolveOptions(first_solution=True))
+    assert result.status in (Status.FEASIBLE, Status.OPTIMAL)
+    assert result.values is not None and problem.covers(np.flatnonzero(result.values > 0.5))
+    assert result.bound <= k - 1 <= result.objective

@@ -146,11 +146,12 @@ class PCenter(Formulation):
             best, high = plan, self._radius_index(data, self._radius_of(data, plan))
         message = ""
         stopped = False
-        # Three passes over the bracket [low, high]: the first two use no solver and move the
-        # bracket only on proven answers (an undecided radius is treated as feasible in the
-        # first, to find the largest radius the bound rules out, and as infeasible in the
-        # second, to find the smallest the heuristic covers); the third decides the rest. Under
-        # a finite time limit the first two use at most 12.5 % and 25 % of it (cumulative).
+        # Three passes over the bracket [low, high]: the first two solve no MIP (only linear
+        # relaxations) and move the bracket only on proven answers (an undecided radius is
+        # treated as feasible in the first, to find the largest radius the bound rules out,
+        # and as infeasible in the second, to find the smallest the heuristic covers); the
+        # third decides the rest. Under a finite time limit the first two use at most 12.5 %
+        # and 25 % of it (cumulative).
         passes = ((False, "up"), (False, "down"), (True, "stop")) if best is not None else (
             (True, "stop"),
         )
@@ -167,8 +168,8 @@ class PCenter(Formulation):
                     stopped, message = True, "time limit reached during the radius search"
                     break
                 outcome, cover, stage = self._test(
-                    instance, data, float(radii[middle]), solver if exact else None, options,
-                    remaining, timer,
+                    instance, data, float(radii[middle]), solver, exact, options, remaining,
+                    timer,
                 )
                 tests.append([float(radii[middle]), outcome])
                 decided_by[stage] = decided_by.get(stage, 0) + 1
@@ -276,15 +277,16 @@ class PCenter(Formulation):
         instance: Instance,
         data: PCenterData,
         radius: float,
-        solver: Backend | None,
+        solver: Backend,
+        exact: bool,
         options: SolveOptions,
         remaining: float,
         timer: PhaseTimer,
     ) -> tuple[str, NDArray[np.int64] | None, str]:
         """One covering test by the set-covering engine: ("feasible", free sites, stage) |
         ("infeasible", None, stage) | (reason, None, stage); the stage is what decided it
-        (``reductions``, ``lagrangian`` bound or heuristic, or ``solver``). Without a solver
-        only the reductions, the bound and the heuristic answer."""
+        (``reductions``, ``lagrangian`` bound or heuristic, ``linear relaxation``, or
+        ``solver``). Without ``exact`` the solver solves no MIP, only the linear relaxation."""
         with timer("build"):
             built = self._build(instance, _CoverTest(data, radius))
         if built.extra["uncoverable_rows"]:
@@ -294,21 +296,23 @@ class PCenter(Formulation):
         free = instance.sites.candidate
         open_slots = int(self.p) - int(instance.sites.fixed.sum())
         problem = SetCoverProblem.of(built.extra["rows"], forbidden=~free)
-        if solver is None:  # a test without the solver gets a share of the time left
+        if not exact:  # a test without the solver's MIP gets a share of the time left
             remaining = min(remaining, max(_SOLVER_FREE_SHARE * remaining, 1.0))
         limited = SolveOptions(
             time_limit=remaining, threads=options.threads, seed=options.seed, log=options.log
         )
         with timer("solve"):
-            result = solve_set_cover(problem, backend=solver, options=limited, stop_at=open_slots)
-        stage = "solver" if "solver_status" in result.details else "lagrangian"
+            result = solve_set_cover(problem, backend=solver, options=limited,
+                                     stop_at=open_slots, exact=exact)
+        stage = ("solver" if "solver_status" in result.details
+                 else "linear relaxation" if "lp_bound" in result.details else "lagrangian")
         if result.status is Status.INFEASIBLE:
             return "infeasible", None, stage
         if result.status.has_solution and result.objective <= open_slots + 1e-9:
             return "feasible", result.open_sites, stage
         if result.bound > open_slots + 1e-9:
             return "infeasible", None, stage
-        return f"undecided ({result.message})", None, stage if solver else "undecided"
+        return f"undecided ({result.message})", None, stage if exact else "undecided"
 
     def _median_plan(self, instance: Instance, data: PCenterData) -> NDArray[np.int64] | None:
         """The p-median heuristic plan: its radius is the first upper end of the search."""

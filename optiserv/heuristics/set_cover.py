@@ -19,11 +19,20 @@ Ceria, Nobili & Sassano (1998) and Caprara, Fischetti & Toth (1999):
 3. **Lagrangian heuristic**: greedy on the reduced costs c̄(u) from the current multipliers,
    redundant sites dropped, then swaps of one or two open sites for one closed site. The best
    plan is kept.
+3a. **Linear-programming multipliers** when the subgradient leaves the question open and a
+   backend is given: the best L(u) is the LP relaxation's value, which subgradient ascent
+   often approaches slowly (two units short on a 1,667-row unicost core). The backend solves
+   the dual LP max Σ_i u_i s.t. Σ_{i ∈ I_j} u_i ≤ c_j, u ≥ 0, whose optimum is that value; its
+   u is used as multipliers. The bound is L(u), recomputed here, so it stays valid whatever
+   the backend's tolerances (any u ≥ 0 gives a lower bound), and c̄(u) feeds one more run of
+   the heuristic and the reduced-cost fixing below.
 4. **Exact finish** when ⌈L⌉ < UB: every plan of cost ≤ T (T = UB − 1 for integer costs) has
    cost ≥ L(u) + c̄_j if it opens j with c̄_j > 0, and ≥ L(u) − c̄_j if it closes j with
    c̄_j < 0; so sites with L(u) + c̄_j > T close and sites with L(u) − c̄_j > T open in every
    such plan (reduced-cost fixing). The reductions run again, and the rest goes to the backend
    as a MIP with the cut-off row Σ c_j y_j ≤ T: infeasible proves the heuristic plan optimal.
+
+``exact=False`` stops after step 3a (no MIP); ``backend=None`` also skips step 3a.
 
 ``stop_at`` turns the engine into a decision procedure ("is there a cover of cost ≤ s?"):
 it stops as soon as a plan of cost ≤ s is found or the bound exceeds s, and the exact finish
@@ -34,6 +43,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +75,10 @@ _REPAIR_SHARE = 0.2
 """Share of the remaining time limit the destroy-and-repair search may use at most."""
 _NOISE = 0.1
 """Relative noise on the repair's greedy scores (seeded)."""
+_LP_SHARE = 0.5
+"""Share of the remaining time limit the dual LP (step 3a) may use at most."""
+_LP_AFTER_STEPS = 100
+"""Subgradient steps before the dual LP (step 3a) is solved."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -319,6 +333,14 @@ class _Search:
     bound: float = -math.inf
     steps: int = 0
     heuristic_runs: int = 0
+    lp_u: NDArray[np.float64] | None = None
+    """The LP multipliers (step 3a) when they set ``bound``; the repair keeps ``best_u``,
+    whose reduced costs guide a greedy better than the LP's many ties at zero."""
+
+    @property
+    def bound_u(self) -> NDArray[np.float64]:
+        """The multipliers whose L(u) is ``bound``."""
+        return self.best_u if self.lp_u is None else self.lp_u
 
     def offer(self, scores: NDArray[np.float64]) -> None:
         """Greedy cover on ``scores``, local search; keep it if cheaper."""
@@ -396,11 +418,15 @@ def _lagrangian_search(
     relative_gap: float,
     deadline: float,
     offset: float,
+    linear: Callable[[_Search], None] | None = None,
 ) -> _Search:
     """Subgradient ascent with the Lagrangian heuristic every few steps (steps 2 and 3).
 
     ``stop_at`` (core cost) ends the search once a plan costs at most it or the bound exceeds
-    it; ``offset`` is the cost outside the core, for the relative gap."""
+    it; ``offset`` is the cost outside the core, for the relative gap. ``linear`` (step 3a)
+    runs once, after the first ``_LP_AFTER_STEPS`` steps, when those left the question open:
+    cheap questions are settled by the subgradient alone, and the LP's bound comes before the
+    long tail of the ascent."""
     order = np.lexsort((np.arange(core.n_sites), -core.costs)).astype(np.int64)
     search = _Search(core, integral, order, np.zeros(core.n_sites, bool), math.inf,
                      np.zeros(core.n_rows))
@@ -421,6 +447,10 @@ def _lagrangian_search(
         return (total - (search.rounded + offset)) <= relative_gap * max(abs(total), 1e-9)
 
     while not done() and search.steps < _MAX_STEPS and time.perf_counter() < deadline:
+        if linear is not None and search.steps >= _LP_AFTER_STEPS:
+            linear(search)
+            linear = None
+            continue
         # Polyak target: the plan's cost, or just above ``stop_at`` when deciding it
         target = search.best_cost
         if integral and math.isfinite(stop_at):
@@ -430,11 +460,13 @@ def _lagrangian_search(
             u, best_u, state, float(target), _BLOCK, _PATIENCE,
         )
         search.steps += abs(done_steps)
-        search.bound = float(state[0])
+        search.bound = max(search.bound, float(state[0]))
         search.best_u = best_u
         search.offer(kernels.reduced_costs(core.site_start, core.site_rows, core.costs, u))
         if done_steps < 0:
             break
+    if linear is not None and not done() and time.perf_counter() < deadline:
+        linear(search)  # the ascent stopped before _LP_AFTER_STEPS
     search.best_u = best_u.copy()
     search.bound = max(search.bound, lagrangian_set_cover_bound(core, best_u))
     return search
@@ -447,9 +479,11 @@ def solve_set_cover(
     backend: Backend | None,
     options: SolveOptions | None = None,
     stop_at: float | None = None,
+    exact: bool = True,
 ) -> SetCoverResult:
     """Solve ``problem`` exactly (module docstring); ``backend`` None stops after the
-    Lagrangian heuristic (FEASIBLE with its bound unless the bound proves the plan).
+    Lagrangian heuristic and ``exact=False`` after the LP multipliers (FEASIBLE with the bound
+    unless the bound proves the plan).
 
     ``stop_at`` (total cost, fixed sites included): stop as soon as a plan costs at most it or
     the bound proves that none does (the result's ``objective`` / ``bound`` tell which).
@@ -474,11 +508,20 @@ def solve_set_cover(
         return _result(problem, reduction.opened, offset, Status.OPTIMAL,
                        "the reductions leave nothing to cover", details)
     core_stop = math.inf if stop_at is None else stop_at - offset
+
+    def linear(search: _Search) -> None:
+        assert backend is not None
+        details["subgradient_bound_before_lp"] = search.rounded + offset
+        remaining = deadline - time.perf_counter()
+        details.update(_lp_multipliers(search, backend, options, _LP_SHARE * remaining))
+        if "lp_bound" in details:
+            details["lp_bound"] += offset
+
     search = _lagrangian_search(core := reduction, integral, core_stop, options.relative_gap,
-                                deadline, offset)
+                                deadline, offset, None if backend is None else linear)
     lagrangian_plan_cost = search.best_cost + offset
-    undecided = math.isinf(core_stop) or search.rounded <= core_stop < search.best_cost
-    if undecided and not _closed(search.best_cost, search.rounded, options.relative_gap):
+    open_question = math.isinf(core_stop) or search.rounded <= core_stop < search.best_cost
+    if open_question and not _closed(search.best_cost, search.rounded, options.relative_gap):
         remaining = deadline - time.perf_counter()
         budget = _REPAIR_SHARE * remaining if math.isfinite(remaining) else math.inf
         details["repair_rounds"] = search.improve(budget, options.seed, core_stop)
@@ -495,11 +538,43 @@ def solve_set_cover(
     if _closed(upper, lower, options.relative_gap) or decided:
         status = Status.OPTIMAL if _closed(upper, lower, options.relative_gap) else Status.FEASIBLE
         return _result(problem, plan, lower, status, "proven by the Lagrangian bound", details)
-    if backend is None or time.perf_counter() >= deadline:
+    if backend is None or not exact or time.perf_counter() >= deadline:
         return _result(problem, plan, lower, Status.FEASIBLE,
                        "Lagrangian heuristic: plan and bound", details)
     return _exact_finish(problem, reduction, search, plan, stop_at, backend, options, deadline,
                          details)
+
+
+def _lp_multipliers(
+    search: _Search, backend: Backend, options: SolveOptions, seconds: float
+) -> dict[str, Any]:
+    """Step 3a: multipliers from the dual LP; they replace the search's when L(u) is higher,
+    and the Lagrangian heuristic runs on their reduced costs. Returns the details to report."""
+    core = search.core
+    if seconds <= 0:
+        return {}
+    builder = ModelBuilder()
+    u = builder.add_variables("u", core.n_rows, cost=1.0)
+    by_site = sp.csr_matrix(
+        (np.ones(core.site_rows.size), core.site_rows, core.site_start),
+        shape=(core.n_sites, core.n_rows),
+    )
+    builder.add_matrix_rows([(u, by_site)], upper=core.costs)
+    limited = SolveOptions(time_limit=seconds, threads=options.threads, seed=options.seed,
+                           log=options.log)
+    result = backend.solve(builder.build("maximize"), limited)
+    details: dict[str, Any] = {"lp_status": result.status.value,
+                               "lp_seconds": round(result.seconds, 3)}
+    if result.values is None:
+        return details
+    multipliers = np.maximum(result.values, 0.0)
+    value = lagrangian_set_cover_bound(core, multipliers)
+    details["lp_bound"] = _round_bound(value, search.integral)
+    if value > search.bound:
+        search.bound, search.lp_u = value, multipliers
+        search.offer(kernels.reduced_costs(core.site_start, core.site_rows, core.costs,
+                                           multipliers))
+    return details
 
 
 def _closed(upper: float, lower: float, relative_gap: float) -> bool:
@@ -538,7 +613,7 @@ def _exact_finish(
     step = 1.0 if problem.integral else 1e-6 * max(1.0, abs(upper))
     cutoff = upper - step if stop_at is None else min(upper - step, stop_at)
     tolerance = 1e-9 * max(1.0, abs(cutoff))
-    reduced = kernels.reduced_costs(core.site_start, core.site_rows, core.costs, search.best_u)
+    reduced = kernels.reduced_costs(core.site_start, core.site_rows, core.costs, search.bound_u)
     value = search.bound + offset
     n_sites = problem.matrix.shape[1]
     closed = np.zeros(n_sites, dtype=bool)
@@ -581,7 +656,7 @@ def _exact_finish(
         result = _solve_core(problem, refined, math.inf, start, backend, options, deadline)
     else:
         result = _solve_core(problem, refined, cutoff + tolerance, None, backend, options,
-                             deadline, feasibility=stop_at is not None)
+                             deadline, first_solution=stop_at is not None)
     details.update(solver_status=result.status.value, solver_seconds=round(result.seconds, 3),
                    solver_nodes=result.nodes, solver_cutoff=not keeps_plan)
     if result.status is Status.NO_SOLUTION and time.perf_counter() < deadline:
@@ -602,14 +677,10 @@ def _exact_finish(
     # the optimum is either above the cut-off or a plan of the restricted problem
     solver_bound = result.bound if math.isfinite(result.bound) else -math.inf
     solver_bound = _round_bound(solver_bound, problem.integral)
-    feasibility = stop_at is not None and not keeps_plan and refined is not reduction
-    if feasibility:  # a zero objective bounds nothing: the cover decides ``stop_at``
-        solver_bound = -math.inf
     bound = max(lower, min(proven_bound, solver_bound))
-    if result.status is Status.OPTIMAL and options.relative_gap == 0.0 and not feasibility:
+    if result.status is Status.OPTIMAL and options.relative_gap == 0.0:
         bound = max(bound, problem.cost_of(np.unique(plan)))
-    proven = result.status is Status.OPTIMAL and not feasibility
-    status = Status.OPTIMAL if proven else Status.FEASIBLE
+    status = Status.OPTIMAL if result.status is Status.OPTIMAL else Status.FEASIBLE
     message = f"exact finish: {result.status.value} ({result.message})"
     return _result(problem, plan, bound, status, message, details)
 
@@ -623,15 +694,17 @@ def _solve_core(
     options: SolveOptions,
     deadline: float,
     *,
-    feasibility: bool = False,
+    first_solution: bool = False,
 ) -> SolverResult:
     """The MIP min Σ c_j y_j over the core's sites, its rows ≥ 1, and Σ c_j y_j ≤ ``cutoff``
-    (total cost, forced sites included) when finite. With ``feasibility`` the objective is
-    zero, so the solver stops at the first cover within the cut-off (deciding ``stop_at``)."""
+    (total cost, forced sites included) when finite. With ``first_solution`` the solver stops
+    at the first cover within the cut-off (deciding ``stop_at``). The objective stays: its
+    LP bound prunes the tree, where a zero objective leaves the cut-off row alone to do it
+    (deciding one p-center radius on 10,000×500 uniform points: proven in 31 s, against not
+    decided in 60 s)."""
     fixed_cost = problem.cost_of(core.opened)
     builder = ModelBuilder()
-    objective = np.zeros(core.n_sites) if feasibility else core.costs
-    y = builder.add_variables("y", core.n_sites, cost=objective, upper=1.0, integer=True)
+    y = builder.add_variables("y", core.n_sites, cost=core.costs, upper=1.0, integer=True)
     builder.add_matrix_rows(
         [(y, problem.matrix[core.rows][:, core.sites].astype(np.float64))], lower=1.0
     )
@@ -645,6 +718,7 @@ def _solve_core(
         threads=options.threads,
         seed=options.seed,
         log=options.log,
+        first_solution=first_solution,
     )
     return backend.solve(program, limited, start)
 

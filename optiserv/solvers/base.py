@@ -58,6 +58,11 @@ class SolveOptions:
         Random seed for the solver and heuristics.
     log
         Print the solver's log.
+    first_solution
+        Stop at the first integer solution the solver finds: for a feasibility question asked
+        through a cut-off row, where any solution answers it. The result is then FEASIBLE with
+        the solver's bound. HiGHS honours it (``mip_max_improving_sols``); backends that cannot
+        stop there (PuLP's) solve to optimality instead.
     """
 
     time_limit: float = math.inf
@@ -65,6 +70,7 @@ class SolveOptions:
     threads: int | None = None
     seed: int = 0
     log: bool = False
+    first_solution: bool = False
 
     def __post_init__(self) -> None:
         if not self.time_limit > 0:

@@ -150,6 +150,8 @@ class HighsBackend(Backend):
             h.setOptionValue("threads", int(options.threads))
         if math.isfinite(options.time_limit):
             h.setOptionValue("time_limit", float(options.time_limit))
+        if options.first_solution and program.is_mip:
+            h.setOptionValue("mip_max_improving_sols", 1)
         for option, value in self.options.items():
             if h.setOptionValue(option, value) != highspy.HighsStatus.kOk:
                 raise SolverError(f"HiGHS rejected option {option}={value!r}")
