@@ -8,6 +8,11 @@ Usage::
     .venv/bin/python benchmarks/bench_spopt.py --layout villages --repeat 3 --time-limit 600
     .venv/bin/python benchmarks/bench_spopt.py --backend highs --backend cbc   # optiserv on both
     .venv/bin/python benchmarks/bench_spopt.py --quick --append   # also append to RESULTS.md
+    .venv/bin/python benchmarks/bench_spopt.py --size 10000x500 --same-answer 50
+
+``--same-answer F``: where spopt proves nothing, the end-to-end ratio only compares two time
+limits. Then optiserv runs once more with 1/F of spopt's total time (less optiserv's build),
+and a second table says whether that plan is at least as good as spopt's final one.
 
 spopt lives in its own environment, ``benchmarks/.spopt-venv``, created on first use from
 ``benchmarks/spopt_requirements.txt`` with pip (nothing is added to optiserv's dependencies).
@@ -571,6 +576,77 @@ def markdown(info: dict[str, str], cases: list[tuple[Case, list[RunResult], list
     return "\n".join(lines)
 
 
+def _better_or_equal(model: str, a: float, b: float) -> bool:
+    """Is objective ``a`` at least as good as ``b``?"""
+    if _same(a, b):
+        return True
+    return a > b if model in MAXIMISE else a < b
+
+
+def same_answer_markdown(
+    factor: float, short: list[tuple[Case, RunResult, RunResult, float]]
+) -> str:
+    """The table of the ``--same-answer`` runs: optiserv with 1/F of spopt's time."""
+    lines = [
+        f"Same answer in 1/{factor:g} of the time: where spopt proved nothing, optiserv ran "
+        f"again with a solve limit of spopt's total / {factor:g} less optiserv's own build "
+        "time; both plans are evaluated from the cost matrix. \"time ratio\" is spopt's total "
+        "over this run's measured total (build included).",
+        "",
+        "| case | layout | model | spopt status | spopt objective | spopt total s "
+        "| optiserv limit s | optiserv status | optiserv objective | optiserv total s "
+        "| time ratio | optiserv plan vs spopt's |",
+        "|---|---|---|---|---:|---:|---:|---|---:|---:|---:|---|",
+    ]
+    for case, spopt, run, limit in short:
+        has_plan = spopt.status in ("optimal", "feasible") and math.isfinite(spopt.evaluated)
+        ours = run.evaluated if math.isfinite(run.evaluated) else math.nan
+        if run.status not in ("optimal", "feasible") or not math.isfinite(ours):
+            verdict = f"no plan ({run.status})"
+        elif not has_plan:
+            verdict = "spopt has no plan"
+        elif _better_or_equal(case.model, ours, spopt.evaluated):
+            verdict = "as good" if _same(ours, spopt.evaluated) else "better"
+        else:
+            verdict = "**worse**"
+        spopt_total, run_total = spopt.seconds.get("total"), run.seconds.get("total")
+        ratio = "–"
+        if spopt_total and run_total:
+            mark = "≥ " if spopt.limited and spopt.status != "feasible" else ""
+            ratio = f"{mark}{spopt_total / run_total:,.1f}×"
+        lines.append(
+            f"| {case.label} | {case.layout} | {case.model} | {spopt.status} "
+            f"| {_objective(case.model, spopt.evaluated if has_plan else math.nan)} "
+            f"| {_s(spopt_total)} | {limit:.2f} | {run.status} "
+            f"| {_objective(case.model, ours)}{_gap(run)} | {_s(run_total)} | {ratio} "
+            f"| {verdict} |"
+        )
+    return "\n".join([*lines, ""])
+
+
+def short_run(case: Case, rows: list[RunResult], factor: float, data_path: Path,
+              arrays: dict, workdir: Path, args: argparse.Namespace
+              ) -> tuple[Case, RunResult, RunResult, float] | None:
+    """optiserv again with 1/``factor`` of spopt's total time, when spopt proved nothing and
+    optiserv's own run took longer than that."""
+    base, spopt = rows[0], rows[-1]
+    spopt_total = spopt.seconds.get("total")
+    if spopt.status in PROVEN or not spopt_total:
+        return None
+    target = spopt_total / factor
+    if base.status in ("optimal", "feasible") and base.seconds.get("total", math.inf) <= target:
+        return case, spopt, base, target  # the main run already fits in the time
+    limit = target - base.seconds.get("build", 0.0)
+    if limit <= 0.05:
+        return None
+    short = argparse.Namespace(**{**vars(args), "time_limit": limit})
+    print(f"… {case.label} {case.layout} {case.model} optiserv with {limit:.2f} s "
+          f"(spopt's {spopt_total:.1f} s / {factor:g}) (load {_load()})",
+          file=sys.stderr, flush=True)
+    return case, spopt, run_one("optiserv", rows[0].tool.split("/")[-1], case, data_path,
+                                arrays, workdir, short), limit
+
+
 # ---------------------------------------------------------------------------------- main
 def _command() -> str:
     return " ".join(shlex.quote(a) for a in ["python", "benchmarks/bench_spopt.py", *sys.argv[1:]])
@@ -603,6 +679,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="the two small sizes only (500×50, 2k×200)")
     parser.add_argument("--append", action="store_true", help=f"append the table to {RESULTS}")
+    parser.add_argument("--same-answer", type=float, metavar="F", default=None,
+                        help="where spopt proves nothing, run optiserv again with 1/F of "
+                        "spopt's total time and compare the plans")
     parser.add_argument("--optiserv-worker", metavar="JOB", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.optiserv_worker:
@@ -626,6 +705,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine_info(_command())
     info["spopt"] = spopt_version()
     reported: list[tuple[Case, list[RunResult], list[str]]] = []
+    shorts: list[tuple[Case, RunResult, RunResult, float]] = []
     ties: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="bench-spopt-") as tmp:
         workdir = Path(tmp)
@@ -655,8 +735,16 @@ def main(argv: list[str] | None = None) -> int:
                             runs.setdefault(result.tool, []).append(result)
                     rows = [median_result(r) for r in runs.values()]
                     reported.append((case, rows, check(model, rows)))
+                    if args.same_answer:
+                        found = short_run(case, rows, args.same_answer, data_path, arrays,
+                                          workdir, args)
+                        if found is not None:
+                            shorts.append(found)
                 data_path.unlink()
     table = markdown(info, reported, args, _load(), ties)
+    if shorts:
+        assert args.same_answer is not None
+        table += "\n" + same_answer_markdown(args.same_answer, shorts)
     print(table)
     mismatches = sum(1 for _, _, flags in reported if flags)
     if mismatches:
