@@ -346,6 +346,12 @@ class _Search:
         """The multipliers whose L(u) is ``bound``."""
         return self.best_u if self.lp_u is None else self.lp_u
 
+    def raise_bound(self, value: float) -> None:
+        """``bound`` = L(``best_u``) = ``value`` when that is higher (so that ``bound_u``
+        always goes with ``bound``, as the reduced-cost fixing needs)."""
+        if value > self.bound:
+            self.bound, self.lp_u = value, None
+
     def offer(self, scores: NDArray[np.float64]) -> None:
         """Greedy cover on ``scores``, local search; keep it if cheaper."""
         core = self.core
@@ -467,15 +473,15 @@ def _lagrangian_search(
             u, best_u, state, float(target), _BLOCK, _PATIENCE,
         )
         search.steps += abs(done_steps)
-        search.bound = max(search.bound, float(state[0]))
         search.best_u = best_u
+        search.raise_bound(float(state[0]))
         search.offer(kernels.reduced_costs(core.site_start, core.site_rows, core.costs, u))
         if done_steps < 0:
             break
     if linear is not None and not done() and time.perf_counter() < deadline:
         linear(search)  # the ascent stopped before _LP_AFTER_STEPS
     search.best_u = best_u.copy()
-    search.bound = max(search.bound, lagrangian_set_cover_bound(core, best_u))
+    search.raise_bound(lagrangian_set_cover_bound(core, best_u))
     return search
 
 
