@@ -205,6 +205,20 @@ def test_tree_out_of_time_reports_a_valid_bound() -> None:
     assert result.objective == pytest.approx(plan.objective)
 
 
+def test_out_of_time_after_the_first_bound_keeps_plan_and_bound() -> None:
+    """A time limit spent by the first bound: no interchange from it and no reductions, a
+    FEASIBLE plan with a bound the optimum respects."""
+    instance = random_instance(5, n=40, m=12, integer_weights=False)
+    model = PMedian(p=3)
+    solution = model.solve(instance, options=SolveOptions(time_limit=1e-9))
+    best, _ = brute_force_optimum(instance, model)
+    assert solution.status in (Status.FEASIBLE, Status.OPTIMAL)
+    assert solution.bound <= best + 1e-9 <= solution.objective + 1e-9
+    if solution.status is Status.FEASIBLE:
+        assert solution.details["stopped_by_time_limit_at_stage"] == 1
+    assert_solution_feasible(solution, instance, model)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_highs_and_cbc_agree(seed: int) -> None:
     instance = random_instance(seed + 10, n=16, m=7, fixed=seed % 2, forbidden=1)

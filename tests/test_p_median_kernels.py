@@ -145,6 +145,9 @@ def test_chunked_ascent_resumes_exactly(seed: int) -> None:
     assert chunked.bound == whole.bound
     assert chunked.iterations == whole.iterations
     assert np.array_equal(chunked.multipliers, whole.multipliers)
+    late = lagrangian_bound(data.start, data.site, cost, 3, deadline=0.0, **arguments)
+    assert late.iterations == 1  # the deadline had passed: one iteration, for a bound
+    assert late.bound <= whole.bound
 
 
 @pytest.mark.parametrize("seed", range(3))

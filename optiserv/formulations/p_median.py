@@ -599,6 +599,11 @@ class PMedian(Formulation):
             plan = found[0]
             details[f"subgradient_iterations_{stage}"] = bound.iterations
             best_bound = max(best_bound, bound.bound)
+            if time.perf_counter() > deadline:
+                # out of time: the bound stands; the interchange from its sites and the
+                # reductions only serve a search that will not run
+                details["stopped_by_time_limit_at_stage"] = stage
+                break
             plan = self._lagrangian_plan(instance, data, bound, plan)
             data = reduce_by_bound(instance, data, p, bound, plan.objective)
             rounded = math.ceil(best_bound - 1e-6) if integral else best_bound

@@ -448,8 +448,9 @@ def lagrangian_bound(
         Iteration limit, and iterations without improvement before the step is halved.
     deadline
         A ``time.perf_counter()`` value: when finite, the ascent runs in chunks of
-        ``_CHUNK_ITERATIONS`` (resumed exactly where it stopped) and ends after the chunk
-        during which the deadline passes, with the best bound so far (still valid).
+        ``_CHUNK_ITERATIONS`` (resumed exactly where it stopped), shortened to what the time
+        left allows as measured per iteration, and ends once the deadline passes (after at
+        least one iteration), with the best bound so far (still valid).
     improve, improve_every
         Optional: every ``improve_every`` iterations, while the bound is below the upper
         bound, ``improve(chosen, site_value)`` is called with the subproblem's sites and ρ
@@ -496,15 +497,29 @@ def lagrangian_bound(
         best, bound, iterations, scale, since = multiplier.copy(), -math.inf, 0, 2.0, 0
         chunk = _CHUNK_ITERATIONS if improve is None else max(1, int(improve_every))
         upper = float(upper_bound)
+        per_iteration, since_check = math.nan, 0
         while iterations < max_iterations:
+            # Under a deadline the first step is a single iteration, timed; later steps take
+            # as many iterations as fit before the deadline (at least one, so that a bound
+            # exists). The checks below still come every ``chunk`` iterations.
+            steps = min(chunk - since_check, max_iterations - iterations)
+            if math.isfinite(deadline):
+                left = deadline - time.perf_counter()
+                fit = 1 if math.isnan(per_iteration) else int(left / max(per_iteration, 1e-9))
+                steps = max(1, min(steps, fit))
+            clock = time.perf_counter()
             bound, ran, scale, since, stopped = resume_ascent(
                 start, site, cost, fixed_mask, free, n_free, multiplier, best, bound,
-                float(target), stop_above, min(chunk, max_iterations - iterations),
-                int(patience), scale, since, 1e-4,
+                float(target), stop_above, steps, int(patience), scale, since, 1e-4,
             )
+            per_iteration = (time.perf_counter() - clock) / max(ran, 1)
             iterations += ran
+            since_check += ran
             if stopped or time.perf_counter() > deadline:
                 break
+            if since_check < chunk and iterations < max_iterations:
+                continue
+            since_check = 0
             value = site_values(start, site, cost, best, n_sites)
             chosen = np.zeros(n_sites, dtype=np.bool_)
             choose_sites(value, fixed_mask, free, n_free, chosen)
