@@ -172,3 +172,27 @@ def test_bad_parameters_raise() -> None:
         PCenter(p=5).solve(instance)
     with pytest.raises(ParameterError, match="positive integer"):
         PCenter(p=-1).solve(instance)
+
+
+def test_passes_without_the_solver_never_repeat_an_open_question(monkeypatch) -> None:
+    """A radius left open by a test without the MIP is not asked again without it (the
+    answer could not change); the exact pass still asks, and the optimum is still found."""
+    instance = random_instance(11, n=40, m=12)
+    model = PCenter(p=3)
+    asked: list[tuple[float, bool]] = []
+    real_test = PCenter._test
+
+    def open_without_mip(self, instance, data, radius, solver, exact, *rest):  # type: ignore[no-untyped-def]
+        asked.append((radius, exact))
+        if not exact:
+            return "undecided (forced by the test)", None, "undecided"
+        return real_test(self, instance, data, radius, solver, exact, *rest)
+
+    monkeypatch.setattr(PCenter, "_test", open_without_mip)
+    solution = model.solve(instance)
+    without = [radius for radius, exact in asked if not exact]
+    assert without and len(without) == len(set(without))
+    assert any(exact for _, exact in asked)
+    best, _ = brute_force_optimum(instance, model)
+    assert solution.status is Status.OPTIMAL
+    assert solution.objective == pytest.approx(best)

@@ -175,3 +175,21 @@ def test_ascent_with_improving_plans_stays_a_valid_bound(seed: int) -> None:
     )
     assert offered  # the upper bound 1.5 × optimum leaves room for improvement
     assert bound.bound <= optimum + 1e-6 * optimum
+
+
+@pytest.mark.parametrize("sorted_pairs", [False, True])
+def test_interchange_under_a_deadline(sorted_pairs: bool) -> None:
+    """A passed deadline keeps the greedy plan (no swap); a distant one gives the plan of the
+    run without a deadline, the batches changing nothing."""
+    instance = random_instance(20, n=80, m=20, integer_weights=False)
+    data = prepare_p_median(instance, 5)
+    pairs = (data.start, data.site, data.distance) if sorted_pairs else None
+    weight = instance.weight()
+    free = greedy_interchange(data.costs, weight, 5, pairs=pairs)
+    greedy = greedy_interchange(data.costs, weight, 5, pairs=pairs, max_swaps=0)
+    late = greedy_interchange(data.costs, weight, 5, pairs=pairs, deadline=0.0)
+    distant = greedy_interchange(data.costs, weight, 5, pairs=pairs, deadline=1e300)
+    assert free.swaps > 0  # the instance needs swaps, or this test shows nothing
+    assert late.swaps == 0 and np.array_equal(late.open_sites, greedy.open_sites)
+    assert distant.swaps == free.swaps
+    assert np.array_equal(distant.open_sites, free.open_sites)

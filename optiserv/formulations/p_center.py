@@ -9,6 +9,7 @@ only for the radii those leave undecided), so :class:`PCenter` overrides
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -137,7 +138,8 @@ class PCenter(Formulation):
         tests: list[list[Any]] = []
         decided_by: dict[str, int] = {}
         with timer("heuristic"):
-            plan = self._median_plan(instance, data)
+            deadline = time.perf_counter() + options.time_limit - timer.total()["total"]
+            plan = self._median_plan(instance, data, deadline)
             if plan is None:
                 plan = self._farthest_point(instance, data, instance.sites.fixed)
         low, high = 0, radii.size - 1
@@ -155,6 +157,7 @@ class PCenter(Formulation):
         passes = ((False, "up"), (False, "down"), (True, "stop")) if best is not None else (
             (True, "stop"),
         )
+        open_without_solver: set[int] = set()  # radii a test without the MIP left open
         for index, (exact, undecided) in enumerate(passes):
             budget = _SOLVER_FREE_BUDGET * options.time_limit * (index + 1) / 2
             lower_end, upper_end = low, high
@@ -167,12 +170,18 @@ class PCenter(Formulation):
                 if remaining <= 0:
                     stopped, message = True, "time limit reached during the radius search"
                     break
-                outcome, cover, stage = self._test(
-                    instance, data, float(radii[middle]), solver, exact, options, remaining,
-                    timer,
-                )
-                tests.append([float(radii[middle]), outcome])
-                decided_by[stage] = decided_by.get(stage, 0) + 1
+                if not exact and middle in open_without_solver:
+                    # the second pass would ask the first one's question again
+                    outcome, cover = "undecided (already asked without the solver)", None
+                else:
+                    outcome, cover, stage = self._test(
+                        instance, data, float(radii[middle]), solver, exact, options,
+                        remaining, timer,
+                    )
+                    tests.append([float(radii[middle]), outcome])
+                    decided_by[stage] = decided_by.get(stage, 0) + 1
+                    if not exact and outcome.startswith("undecided"):
+                        open_without_solver.add(middle)
                 if outcome == "feasible":
                     assert cover is not None
                     with timer("heuristic"):
@@ -314,14 +323,21 @@ class PCenter(Formulation):
             return "infeasible", None, stage
         return f"undecided ({result.message})", None, stage if exact else "undecided"
 
-    def _median_plan(self, instance: Instance, data: PCenterData) -> NDArray[np.int64] | None:
-        """The p-median heuristic plan: its radius is the first upper end of the search."""
+    def _median_plan(
+        self, instance: Instance, data: PCenterData, deadline: float
+    ) -> NDArray[np.int64] | None:
+        """The p-median heuristic plan: its radius is the first upper end of the search. The
+        sorted candidate pairs hold every pair a p-site plan can use, so the interchange reads
+        only those (as :class:`~optiserv.formulations.PMedian` does)."""
+        pairs = data.pairs
         plan = greedy_interchange(
-            data.pairs.costs,
+            pairs.costs,
             np.ones(instance.n_demand),
             int(self.p),
             fixed=instance.sites.fixed,
             forbidden=instance.sites.forbidden,
+            pairs=(pairs.start, pairs.site, pairs.distance),
+            deadline=deadline,
         )
         return plan.open_sites if plan.serves_all else None
 

@@ -543,7 +543,7 @@ class PMedian(Formulation):
         plan = greedy_interchange(
             prepared.costs, weight, p,
             fixed=instance.sites.fixed, forbidden=instance.sites.forbidden,
-            pairs=(prepared.start, prepared.site, prepared.distance),
+            pairs=(prepared.start, prepared.site, prepared.distance), deadline=deadline,
         )
         details: dict[str, Any] = {
             "heuristic_objective": plan.objective if plan.serves_all else None

@@ -255,6 +255,7 @@ def greedy_interchange(
     initial: ArrayLike | None = None,
     max_swaps: int = 100_000,
     pairs: tuple[ArrayLike, ArrayLike, ArrayLike] | None = None,
+    deadline: float = math.inf,
 ) -> PMedianPlan:
     """A p-median plan by greedy construction followed by fast interchange.
 
@@ -282,6 +283,11 @@ def greedy_interchange(
         uses the best-improvement interchange of :func:`~optiserv.heuristics.
         _p_median_kernels.interchange_sorted`; the plan's cost is still priced on ``costs``.
         A pair left out only hides a site from that demand point during the search.
+    deadline
+        A ``time.perf_counter()`` value: the interchange stops at the first swap boundary
+        after it (the greedy plan is always completed), in batches sized by the measured
+        time per swap. Each swap starts from the current plan, so batches change nothing
+        else.
 
     Returns
     -------
@@ -329,29 +335,45 @@ def greedy_interchange(
         pair_cost = np.repeat(weight, np.diff(start)) * np.asarray(pairs[2], dtype=np.float64)
         nearest_two_sorted(start, site, pair_cost, is_open, penalty, best, best_site, second)
         greedy_sorted(start, site, pair_cost, is_open, can_open, best, int(p - is_open.sum()))
-        swaps = interchange_sorted(
-            start, site, pair_cost, is_open, can_open, ~fixed_mask, penalty, tolerance,
-            int(max_swaps),
+        swaps = _until(
+            lambda limit: interchange_sorted(
+                start, site, pair_cost, is_open, can_open, ~fixed_mask, penalty, tolerance,
+                limit,
+            ),
+            int(max_swaps), deadline,
         )
         return _priced(costs, weighted, is_open, penalty, swaps)
     col_ptr, col_rows, col_cost = _columns(costs, weighted)
     _nearest_two(costs.indptr, costs.indices, weighted, is_open, penalty, best, best_site, second)
     _greedy(col_ptr, col_rows, col_cost, is_open, can_open, best, int(p - is_open.sum()))
-    swaps = _interchange(
-        costs.indptr,
-        costs.indices,
-        weighted,
-        col_ptr,
-        col_rows,
-        col_cost,
-        is_open,
-        can_open,
-        ~fixed_mask,
-        penalty,
-        tolerance,
-        int(max_swaps),
+    swaps = _until(
+        lambda limit: _interchange(
+            costs.indptr, costs.indices, weighted, col_ptr, col_rows, col_cost, is_open,
+            can_open, ~fixed_mask, penalty, tolerance, limit,
+        ),
+        int(max_swaps), deadline,
     )
     return _priced(costs, weighted, is_open, penalty, swaps)
+
+
+def _until(interchange: Callable[[int], int], max_swaps: int, deadline: float) -> int:
+    """Run ``interchange(limit)`` (swaps applied, at most ``limit``) to a local optimum or
+    ``max_swaps``, in batches that fit before ``deadline``: one timed swap first, then
+    doubling batches capped by the time left over the measured time per swap."""
+    if math.isinf(deadline):
+        return interchange(max_swaps)
+    done, batch = 0, 1
+    while done < max_swaps and time.perf_counter() < deadline:
+        clock = time.perf_counter()
+        want = min(batch, max_swaps - done)
+        made = interchange(want)
+        done += made
+        if made < want:
+            break  # a local optimum
+        per_swap = (time.perf_counter() - clock) / made
+        left = deadline - time.perf_counter()
+        batch = max(1, min(2 * batch, int(left / max(per_swap, 1e-9))))
+    return done
 
 
 def _priced(
