@@ -7,13 +7,13 @@ Usage::
     .venv/bin/python benchmarks/bench_set_cover.py --model pcenter --layout villages --append
 
 Instances are :func:`bench_spopt.make_arrays` (100 km square, radius 10 km, p = 5 % of the
-sites, integer weights). "before" is the committed package (``git archive HEAD optiserv``
-unpacked into a temporary directory), "after" a copy of the working tree's package taken at
-the start; each run is a fresh process
-with that tree first on ``PYTHONPATH``, the two alternate for every case, and numba kernels
-are warmed up on a tiny instance before the clock starts. Objectives are recomputed from the
-cost matrix (:func:`bench_spopt.evaluate`). ``--append`` replaces this file's section of
-benchmarks/RESULTS.md ("Set covering and p-center").
+sites, integer weights). "before" is the committed package (``git archive REV optiserv``, REV =
+``--before``, default HEAD, unpacked into a temporary directory), "after" a copy of the working
+tree's package taken at the start; each run is a fresh process with that tree first on
+``PYTHONPATH``, the two alternate for every case, and numba kernels are warmed up on a tiny
+instance before the clock starts. Objectives are recomputed from the cost matrix
+(:func:`bench_spopt.evaluate`). ``--append`` adds the table after this file's earlier sections
+of benchmarks/RESULTS.md ("Set covering and p-center, <date>"), or at the end.
 """
 
 from __future__ import annotations
@@ -102,11 +102,12 @@ def worker(job_path: str) -> int:
 
 
 # ---------------------------------------------------------------------------------- parent
-def _committed_tree(directory: Path) -> Path:
-    """``git archive HEAD optiserv`` unpacked into ``directory`` (read-only on the repo)."""
+def _committed_tree(directory: Path, revision: str) -> Path:
+    """``git archive <revision> optiserv`` unpacked into ``directory`` (read-only on the
+    repo)."""
     archive = directory / "head.tar"
     with archive.open("wb") as handle:
-        subprocess.run(["git", "archive", "HEAD", "optiserv"], cwd=ROOT, stdout=handle,
+        subprocess.run(["git", "archive", revision, "optiserv"], cwd=ROOT, stdout=handle,
                        check=True)
     with tarfile.open(archive) as tar:
         tar.extractall(directory / "before", filter="data")
@@ -154,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", action="append", choices=VARIANTS)
     parser.add_argument("--time-limit", type=float, default=120.0)
     parser.add_argument("--append", action="store_true")
+    parser.add_argument("--before", default="HEAD",
+                        help="the git revision whose package is 'before' (default HEAD)")
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args.worker)
@@ -175,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         after = directory / "after"
         shutil.copytree(ROOT / "optiserv", after / "optiserv",
                         ignore=shutil.ignore_patterns("__pycache__"))
-        trees = {"before": _committed_tree(directory), "after": after}
+        trees = {"before": _committed_tree(directory, args.before), "after": after}
         for size in sizes:
             for layout in layouts:
                 for seed in seeds:
@@ -235,8 +238,8 @@ def _markdown(info: dict[str, str], args: argparse.Namespace, rows: list[str],
     lines += [
         f"- load average (1, 5, 15 min) at end: {_load()}",
         f"- time limit per run: {args.time_limit:g} s (SolveOptions.time_limit, whole solve); "
-        "each run a fresh process; before = `git archive HEAD optiserv`, after = a copy of the "
-        "working tree's package",
+        f"each run a fresh process; before = `git archive {args.before} optiserv` (commit "
+        f"{_revision(args.before)}), after = a copy of the working tree's package",
         "- objective recomputed from the cost matrix: open sites (lscp), largest distance "
         "(pcenter); bound as reported; wall and CPU seconds of `solve` only; load = 1-min load "
         "average when the run started",
@@ -254,17 +257,24 @@ def _markdown(info: dict[str, str], args: argparse.Namespace, rows: list[str],
     return "\n".join(lines) + "\n"
 
 
+def _revision(revision: str) -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", revision], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    return done.stdout.strip() or revision
+
+
 def _append(table: str) -> None:
-    """Replace this benchmark's section of RESULTS.md (or append it)."""
+    """Add the table after this benchmark's last section of RESULTS.md (or at the end),
+    keeping the earlier ones."""
     text = RESULTS.read_text(encoding="utf-8")
-    start = text.find(SECTION)
+    start = text.rfind(SECTION)
     if start >= 0:
         following = text.find("\n## ", start + len(SECTION))
         end = len(text) if following < 0 else following + 1
-        text = text[:start] + table + ("\n" + text[end:] if end < len(text) else "")
+        text = text[:end].rstrip("\n") + "\n\n" + table.rstrip("\n") + "\n\n" + text[end:]
     else:
         text = text.rstrip("\n") + "\n\n" + table
-    RESULTS.write_text(text, encoding="utf-8")
+    RESULTS.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
