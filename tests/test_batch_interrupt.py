@@ -45,7 +45,15 @@ def _start(plan: Path, out: Path) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A parent that ignores SIGINT (a shell's background job, as in a CI script) passes
+        # that on, and Python then installs no KeyboardInterrupt handler: the batch would
+        # not see the signal. A user's terminal starts it with the default disposition.
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _interrupt(plan: Path, out: Path, signal_number: int) -> tuple[int, str, str, int]:
