@@ -321,7 +321,7 @@ def test_lp_multipliers_reach_the_linear_relaxation(seed: int) -> None:
     core = reduce_set_cover(SetCoverProblem.of(matrix, costs))
     search = _lagrangian_search(core, False, math.inf, 0.0, math.inf, 0.0)
     subgradient = search.bound
-    details = _lp_multipliers(search, get_backend("highs"), SolveOptions(), 60.0)
+    details = _lp_multipliers(search, get_backend("highs"), SolveOptions(), 60.0, 0.0)
     dense = np.zeros((core.n_rows, core.n_sites))
     dense[np.repeat(np.arange(core.n_rows), np.diff(core.row_start)), core.row_sites] = 1.0
     reference = linprog(core.costs, A_ub=-dense, b_ub=-np.ones(core.n_rows), bounds=(0, 1))

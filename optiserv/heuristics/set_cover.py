@@ -181,6 +181,13 @@ class SetCoverReduction:
         """Free sites of the core."""
         return int(self.sites.size)
 
+    def incidence(self) -> sp.csc_matrix:
+        """The core's (rows × sites) 0/1 matrix, in CSC from the by-site layout."""
+        return sp.csc_matrix(
+            (np.ones(self.site_rows.size), self.site_rows, self.site_start),
+            shape=(self.n_rows, self.n_sites),
+        )
+
 
 @dataclass(frozen=True, eq=False)
 class SetCoverResult:
@@ -354,21 +361,28 @@ class _Search:
 
     def offer(self, scores: NDArray[np.float64]) -> None:
         """Greedy cover on ``scores``, local search; keep it if cheaper."""
+        is_open = np.zeros(self.core.n_sites, dtype=bool)
+        cost = self._cover(scores, is_open)
+        if cost is None:
+            return
+        self.heuristic_runs += 1
+        if cost < self.best_cost - 1e-12:
+            self.best_cost, self.best_plan = cost, is_open
+
+    def _cover(self, scores: NDArray[np.float64], is_open: NDArray[np.bool_]) -> float | None:
+        """Complete ``is_open`` (in place) greedily on ``scores``, then swap and drop
+        redundant sites; the plan's cost, or None when no cover exists."""
         core = self.core
-        is_open = np.zeros(core.n_sites, dtype=bool)
         if not kernels.greedy_cover(
             core.row_start, core.row_sites, core.site_start, core.site_rows,
             core.costs, scores, is_open,
         ):
-            return
+            return None
         kernels.swap_search(
             core.row_start, core.row_sites, core.site_start, core.site_rows,
             core.costs, self.order, is_open,
         )
-        self.heuristic_runs += 1
-        cost = float(core.costs[is_open].sum())
-        if cost < self.best_cost - 1e-12:
-            self.best_cost, self.best_plan = cost, is_open
+        return float(core.costs[is_open].sum())
 
     @property
     def rounded(self) -> float:
@@ -385,10 +399,7 @@ class _Search:
         if not self.best_plan.any() or seconds <= 0:
             return 0
         deadline = time.perf_counter() + seconds
-        csc = sp.csc_matrix(
-            (np.ones(core.site_rows.size, dtype=np.int8), core.site_rows, core.site_start),
-            shape=(core.n_rows, core.n_sites),
-        )
+        csc = core.incidence()
         adjacent = sp.csr_matrix(csc.T @ csc)
         base = kernels.reduced_costs(core.site_start, core.site_rows, core.costs, self.best_u)
         rng = np.random.default_rng(seed)
@@ -406,16 +417,9 @@ class _Search:
             centre = int(rng.choice(np.flatnonzero(is_open)))
             is_open[adjacent.indices[adjacent.indptr[centre]:adjacent.indptr[centre + 1]]] = False
             scores = base * (1.0 + _NOISE * rng.uniform(-1.0, 1.0, core.n_sites))
-            if not kernels.greedy_cover(
-                core.row_start, core.row_sites, core.site_start, core.site_rows,
-                core.costs, scores, is_open,
-            ):
+            cost = self._cover(scores, is_open)
+            if cost is None:
                 continue
-            kernels.swap_search(
-                core.row_start, core.row_sites, core.site_start, core.site_rows,
-                core.costs, self.order, is_open,
-            )
-            cost = float(core.costs[is_open].sum())
             if cost <= current_cost + 1e-12:
                 current, current_cost = is_open, cost
                 if cost < self.best_cost - 1e-12:
@@ -526,9 +530,7 @@ def solve_set_cover(
         assert backend is not None
         details["subgradient_bound_before_lp"] = search.rounded + offset
         remaining = deadline - time.perf_counter()
-        details.update(_lp_multipliers(search, backend, options, _LP_SHARE * remaining))
-        if "lp_bound" in details:
-            details["lp_bound"] += offset
+        details.update(_lp_multipliers(search, backend, options, _LP_SHARE * remaining, offset))
 
     search = _lagrangian_search(core := reduction, integral, core_stop, options.relative_gap,
                                 deadline, offset, None if backend is None else linear)
@@ -559,20 +561,17 @@ def solve_set_cover(
 
 
 def _lp_multipliers(
-    search: _Search, backend: Backend, options: SolveOptions, seconds: float
+    search: _Search, backend: Backend, options: SolveOptions, seconds: float, offset: float
 ) -> dict[str, Any]:
     """Step 3a: multipliers from the dual LP; they replace the search's when L(u) is higher,
-    and the Lagrangian heuristic runs on their reduced costs. Returns the details to report."""
+    and the Lagrangian heuristic runs on their reduced costs. Returns the details to report
+    (``lp_bound`` in total cost: ``offset`` is the cost outside the core)."""
     core = search.core
     if seconds <= 0:
         return {}
     builder = ModelBuilder()
     u = builder.add_variables("u", core.n_rows, cost=1.0)
-    by_site = sp.csr_matrix(
-        (np.ones(core.site_rows.size), core.site_rows, core.site_start),
-        shape=(core.n_sites, core.n_rows),
-    )
-    builder.add_matrix_rows([(u, by_site)], upper=core.costs)
+    builder.add_matrix_rows([(u, core.incidence().T)], upper=core.costs)
     limited = SolveOptions(time_limit=seconds, threads=options.threads, seed=options.seed,
                            log=options.log)
     result = backend.solve(builder.build("maximize"), limited)
@@ -582,7 +581,7 @@ def _lp_multipliers(
         return details
     multipliers = np.maximum(result.values, 0.0)
     value = lagrangian_set_cover_bound(core, multipliers)
-    details["lp_bound"] = _round_bound(value, search.integral)
+    details["lp_bound"] = _round_bound(value, search.integral) + offset
     if value > search.bound:
         search.bound, search.lp_u = value, multipliers
         search.offer(kernels.reduced_costs(core.site_start, core.site_rows, core.costs,
