@@ -136,3 +136,24 @@ def test_view_is_shared_only_when_its_bases_are_read_only(tmp_path) -> None:
     costs = CostMatrix.from_dense(view)
     backing[0, 0] = -1.0  # written through the writeable base: the matrix kept a copy
     assert costs.dense()[0, 0] == dense[0, 0]
+
+
+@pytest.mark.parametrize("block", [5, 1 << 22])  # many row blocks, and one
+def test_nearest_open_reads_a_dense_matrix_in_place(
+    monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    """The same nearest open site (ties: the lowest j) and cost as on the CSR form, with
+    +inf and -inf entries and rows that reach no open site; no CSR arrays are made."""
+    from optiserv.coverage import assign, nearest_open
+
+    monkeypatch.setattr(assign, "_BLOCK_ENTRIES", block)
+    dense = np.round(_random_dense(31, 9, seed=3))  # integer costs: many ties
+    dense[4] = np.inf
+    reference = _from_pairs(dense)
+    costs = CostMatrix.from_dense(dense)
+    for sites in ([0, 4, 8], [8, 1, 1], [], [2], list(range(9))):
+        site, cost = nearest_open(costs, sites)
+        expected_site, expected_cost = nearest_open(reference, sites)
+        np.testing.assert_array_equal(site, expected_site)
+        np.testing.assert_array_equal(cost, expected_cost)
+    assert costs.dense_backed

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from optiserv.data import CostMatrix
+from optiserv.data import CostMatrix, Instance
 from optiserv.formulations.p_median import prepare_p_median
 from optiserv.geometry import travel_costs
 from optiserv.heuristics._p_median_kernels import (
     candidate_pairs,
+    dense_candidate_pairs,
     sort_rows,
     transpose,
 )
@@ -84,6 +85,68 @@ def test_candidate_pairs_keep_exactly_the_pairs_within_the_thresholds(seed: int)
         got = list(zip(kept_distance[row_kept], kept_site[row_kept], strict=True))
         assert got == expected
         assert threshold[i] == limit
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_dense_candidate_pairs_equal_sorting_the_csr_rows(seed: int) -> None:
+    """The same pairs, order, row offsets and thresholds as sort_rows + candidate_pairs, with
+    ties, +inf and -inf entries, forbidden and fixed sites, caps, and rows left empty."""
+    rng = np.random.default_rng(seed)
+    n, m = 30, 11
+    dense = rng.integers(0, 9, (n, m)).astype(float)
+    dense[rng.random((n, m)) < 0.25] = np.inf
+    dense[rng.random((n, m)) < 0.05] = -np.inf
+    dense[seed % n] = np.inf  # a row that reaches nothing
+    rows, cols = np.nonzero(np.isfinite(dense))
+    costs = CostMatrix.from_pairs(rows, cols, dense[rows, cols], dense.shape)
+    site, distance = sort_rows(costs.indptr, costs.indices, costs.data)
+    allowed = rng.random(m) < 0.8
+    fixed = allowed & (rng.random(m) < 0.15)
+    cap = np.where(rng.random(n) < 0.3, rng.integers(2, 9, n).astype(float), np.inf)
+    for rank in (0, int(allowed.sum()) - 3, m + 5):  # the nearest, a usual rank, none
+        expected = candidate_pairs(costs.indptr, site, distance, allowed, fixed, rank, cap)
+        got = dense_candidate_pairs(dense, allowed, fixed, rank, cap)
+        for a, b in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_p_median_reads_a_dense_matrix_in_place() -> None:
+    """prepare_p_median on a dense-backed matrix makes no CSR copy of it, and keeps the
+    same candidate pairs as on the CSR form of the same costs."""
+    rng = np.random.default_rng(5)
+    demand, sites = rng.random((40, 2)) * 10, rng.random((12, 2)) * 10
+    dense = np.round(np.hypot(*(demand[:, None, :] - sites[None, :, :]).transpose(2, 0, 1)))
+    dense[rng.random(dense.shape) < 0.1] = np.inf
+    dense[:, 0] = dense[:, 1]  # ties
+    status = np.zeros(12, dtype=int)
+    status[[3, 7]] = [2, 1]  # site 3 forbidden, site 7 fixed
+    rows, cols = np.nonzero(np.isfinite(dense))
+
+    def instance(costs: CostMatrix) -> Instance:
+        return Instance.from_arrays(demand, sites, site_status=status, costs=costs)
+
+    kept_dense = instance(CostMatrix.from_dense(dense))
+    kept_csr = instance(CostMatrix.from_pairs(rows, cols, dense[rows, cols], dense.shape))
+    from_dense = prepare_p_median(kept_dense, 4)
+    from_csr = prepare_p_median(kept_csr, 4)
+    assert from_dense.costs.dense_backed
+    for name in ("demand", "site", "distance", "start", "threshold", "unreachable"):
+        np.testing.assert_array_equal(getattr(from_dense, name), getattr(from_csr, name))
+    assert not np.isin(from_dense.site, [3]).any()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_interchange_with_given_pair_costs_is_the_same_search(seed: int) -> None:
+    instance = random_instance(seed + 40, n=30, m=10)
+    data = prepare_p_median(instance, 3)
+    weight = instance.weight()
+    pairs = (data.start, data.site, data.distance)
+    plain = greedy_interchange(data.costs, weight, 3, pairs=pairs)
+    given = greedy_interchange(
+        data.costs, weight, 3, pairs=pairs, pair_cost=weight[data.demand] * data.distance
+    )
+    assert np.array_equal(plain.open_sites, given.open_sites)
+    assert plain.objective == given.objective
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -157,6 +157,12 @@ class CostMatrix:
         """True while the matrix is kept as its dense array (no CSR arrays made yet)."""
         return self._dense is not None
 
+    @property
+    def dense_array(self) -> NDArray[np.float64] | None:
+        """The read-only (n, m) array the matrix is kept as (``inf`` or ``-inf`` where
+        unreachable), or ``None`` once the CSR arrays exist. Reading it never makes them."""
+        return self._dense
+
     # ------------------------------------------------------------------ construction
     @classmethod
     def adopt(

@@ -28,7 +28,11 @@ from optiserv.data import CostMatrix, Instance
 from optiserv.exceptions import ParameterError, format_examples
 from optiserv.formulations.base import BuiltModel, Formulation, Served, site_bounds
 from optiserv.geometry import travel_costs
-from optiserv.heuristics._p_median_kernels import candidate_pairs, sort_rows
+from optiserv.heuristics._p_median_kernels import (
+    candidate_pairs,
+    dense_candidate_pairs,
+    sort_rows,
+)
 from optiserv.heuristics.p_median import (
     LagrangianBound,
     PMedianPlan,
@@ -76,7 +80,8 @@ class PMedianData:
     Attributes
     ----------
     costs
-        d_ij for every reachable pair (i, j) whose site j is not forbidden (cost unit).
+        d_ij for every reachable pair (i, j) (cost unit), forbidden sites included: they
+        never open (``site_upper``), and no candidate pair holds one.
     demand, site, distance
         The candidate pairs (i, j), sorted by demand i, then d_ij, then site j: those with
         y_j not fixed to 0 and d_ij ≤ T_i = min(F_i, C_i, U_i). F_i is the distance to i's
@@ -148,20 +153,26 @@ def _candidate_pairs(
 
 
 def prepare_p_median(instance: Instance, p: int) -> PMedianData:
-    """Travel costs restricted to allowed sites, and the reduced, sorted candidate pairs."""
-    full = travel_costs(instance)
-    allowed = ~instance.sites.forbidden
-    keep = allowed[full.indices]
-    costs = full
-    if not keep.all():
-        costs = CostMatrix.from_pairs(
-            full.row_indices()[keep], full.indices[keep], full.data[keep], full.shape, full.unit
-        )
-    sites, distances = sort_rows(costs.indptr, costs.indices, costs.data)
+    """Travel costs, and the reduced, sorted candidate pairs over the allowed sites.
+
+    A dense-backed cost matrix is read in place (:func:`~optiserv.heuristics.
+    _p_median_kernels.dense_candidate_pairs`): its n·m pairs are never stored in CSR form
+    nor sorted in full, only the candidate pairs are.
+    """
+    costs = travel_costs(instance)
     lower, upper = site_bounds(instance)
-    demand, site, distance, start, threshold = _candidate_pairs(
-        costs.indptr, sites, distances, instance.n_demand, lower, upper, p
-    )
+    dense = costs.dense_array
+    if dense is not None:
+        rank = int((upper > 0).sum()) - int(p)
+        start, site, distance, threshold = dense_candidate_pairs(
+            dense, upper > 0, lower > 0, rank, np.full(instance.n_demand, np.inf)
+        )
+        demand = np.repeat(np.arange(instance.n_demand, dtype=np.int64), np.diff(start))
+    else:
+        sites, distances = sort_rows(costs.indptr, costs.indices, costs.data)
+        demand, site, distance, start, threshold = _candidate_pairs(
+            costs.indptr, sites, distances, instance.n_demand, lower, upper, p
+        )
     unreachable = np.flatnonzero(np.diff(start) == 0).astype(np.int64)
     return PMedianData(
         costs, demand, site, distance, start, threshold, unreachable, lower, upper
@@ -578,19 +589,23 @@ class PMedian(Formulation):
                     np.where(close, 0.0, data.site_upper),
                 )
             found = [plan]
+            pair_cost = weight[data.demand] * data.distance
 
             def improve(
                 chosen: NDArray[np.bool_],
                 value: NDArray[np.float64],
                 stage_data: PMedianData = data,
+                stage_cost: NDArray[np.float64] = pair_cost,
                 found: list[PMedianPlan] = found,
             ) -> float:
                 """An interchange from the ascent's current subproblem (see lagrangian_bound)."""
-                found[0] = self._plan_from_sites(instance, stage_data, chosen, value, found[0])
+                found[0] = self._plan_from_sites(
+                    instance, stage_data, chosen, value, found[0], stage_cost
+                )
                 return found[0].objective
 
             bound = lagrangian_bound(
-                data.start, data.site, weight[data.demand] * data.distance, p,
+                data.start, data.site, pair_cost, p,
                 fixed=data.site_lower > 0, forbidden=data.site_upper == 0,
                 upper_bound=plan.objective,
                 initial=None if bound is None else bound.multipliers, deadline=deadline,
@@ -634,15 +649,16 @@ class PMedian(Formulation):
         chosen_mask: NDArray[np.bool_],
         value: NDArray[np.float64],
         plan: PMedianPlan,
+        pair_cost: NDArray[np.float64] | None = None,
     ) -> PMedianPlan:
         """An interchange from ``chosen_mask`` (sites in ascending ρ); the better of it and
-        ``plan``."""
+        ``plan``. ``pair_cost``: w_i d_ij of ``data``'s pairs, when already computed."""
         chosen = np.flatnonzero(chosen_mask)
         order = chosen[np.argsort(value[chosen], kind="stable")]
         other = greedy_interchange(
             data.costs, instance.weight(), int(self.p),
             fixed=instance.sites.fixed, forbidden=instance.sites.forbidden, initial=order,
-            pairs=(data.start, data.site, data.distance),
+            pairs=(data.start, data.site, data.distance), pair_cost=pair_cost,
         )
         return other if other.serves_all and other.objective < plan.objective else plan
 

@@ -16,6 +16,7 @@ solved by opening the fixed sites and the free sites of smallest ρ_j (see
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit
 
@@ -484,3 +485,61 @@ def candidate_pairs(
                 new_distance[position] = distance[k]
                 position += 1
     return new_start, new_site, new_distance, threshold
+
+
+@njit(cache=True, parallel=True)
+def dense_candidate_pairs(
+    dense: np.ndarray, allowed: np.ndarray, fixed: np.ndarray, rank: int, cap: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`candidate_pairs` read straight from a dense (n, m) cost array.
+
+    The same result as :func:`sort_rows` on the array's finite entries followed by
+    :func:`candidate_pairs`, without sorting or storing the pairs beyond T_i: a first pass
+    finds T_i = min(cap_i, F_i, C_i) per row (C_i by selection, not by sorting the row), a
+    second sorts only the entries within T_i, by (d_ij, j). Rows run in parallel.
+    """
+    n, m = dense.shape
+    threshold = cap.copy()
+    count = np.zeros(n, dtype=np.int64)
+    for i in numba.prange(n):
+        values = np.empty(m)
+        seen = 0
+        limit = cap[i]
+        for j in range(m):
+            d = dense[i, j]
+            if allowed[j] and np.isfinite(d):
+                values[seen] = d
+                seen += 1
+                if fixed[j] and d < limit:
+                    limit = d
+        if seen > rank:
+            kth = np.partition(values[:seen], rank)[rank]
+            if kth < limit:
+                limit = kth
+        threshold[i] = limit
+        kept = 0
+        for t in range(seen):
+            if values[t] <= limit:
+                kept += 1
+        count[i] = kept
+    new_start = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        new_start[i + 1] = new_start[i] + count[i]
+    site = np.empty(new_start[n], dtype=np.int64)
+    distance = np.empty(new_start[n])
+    for i in numba.prange(n):
+        columns = np.empty(count[i], dtype=np.int64)
+        values = np.empty(count[i])
+        kept = 0
+        for j in range(m):
+            d = dense[i, j]
+            if allowed[j] and np.isfinite(d) and d <= threshold[i]:
+                columns[kept] = j
+                values[kept] = d
+                kept += 1
+        order = np.argsort(values, kind="mergesort")  # stable: ties stay in ascending j
+        first = new_start[i]
+        for t in range(kept):
+            site[first + t] = columns[order[t]]
+            distance[first + t] = values[order[t]]
+    return new_start, site, distance, threshold

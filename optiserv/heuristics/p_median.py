@@ -33,6 +33,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
+from optiserv.coverage import nearest_open
 from optiserv.data import CostMatrix
 from optiserv.exceptions import ParameterError
 from optiserv.heuristics._p_median_kernels import (
@@ -255,6 +256,7 @@ def greedy_interchange(
     initial: ArrayLike | None = None,
     max_swaps: int = 100_000,
     pairs: tuple[ArrayLike, ArrayLike, ArrayLike] | None = None,
+    pair_cost: ArrayLike | None = None,
     deadline: float = math.inf,
 ) -> PMedianPlan:
     """A p-median plan by greedy construction followed by fast interchange.
@@ -283,6 +285,8 @@ def greedy_interchange(
         uses the best-improvement interchange of :func:`~optiserv.heuristics.
         _p_median_kernels.interchange_sorted`; the plan's cost is still priced on ``costs``.
         A pair left out only hides a site from that demand point during the search.
+    pair_cost
+        w_i d_ij of ``pairs``, when the caller already has it (else computed here).
     deadline
         A ``time.perf_counter()`` value: the interchange stops at the first swap boundary
         after it (the greedy plan is always completed), in batches sized by the measured
@@ -306,17 +310,6 @@ def greedy_interchange(
             f"greedy_interchange: p = {p} needs 1 ≤ p ≤ {openable} openable sites and at least "
             f"{int(fixed_mask.sum())} (the fixed sites)"
         )
-    allowed = ~forbidden_mask[costs.indices]
-    if not allowed.all():
-        rows = costs.row_indices()[allowed]
-        costs = CostMatrix.from_pairs(
-            rows, costs.indices[allowed], costs.data[allowed], costs.shape, costs.unit
-        )
-    weighted = np.repeat(weight, np.diff(costs.indptr)) * costs.data
-    # any plan that serves everyone costs less than one unserved demand point
-    nonempty = np.diff(costs.indptr) > 0
-    row_max = np.maximum.reduceat(weighted, costs.indptr[:-1][nonempty]) if weighted.size else 0.0
-    penalty = float(np.sum(row_max)) * 2.0 + 1.0
     is_open = fixed_mask.copy()
     can_open = ~forbidden_mask
     if initial is not None:
@@ -328,11 +321,13 @@ def greedy_interchange(
     best = np.empty(n)
     best_site = np.empty(n, dtype=np.int64)
     second = np.empty(n)
-    tolerance = 1e-9 * max(1.0, float(weighted.sum()))
-    if pairs is not None:
+    if pairs is not None:  # the search reads the pairs only, never all of ``costs``
         start = np.ascontiguousarray(pairs[0], dtype=np.int64)
         site = np.ascontiguousarray(pairs[1], dtype=np.int64)
-        pair_cost = np.repeat(weight, np.diff(start)) * np.asarray(pairs[2], dtype=np.float64)
+        if pair_cost is None:
+            pair_cost = np.repeat(weight, np.diff(start)) * np.asarray(pairs[2], dtype=np.float64)
+        pair_cost = np.ascontiguousarray(pair_cost, dtype=np.float64)
+        penalty, tolerance = _penalty(start, pair_cost)
         nearest_two_sorted(start, site, pair_cost, is_open, penalty, best, best_site, second)
         greedy_sorted(start, site, pair_cost, is_open, can_open, best, int(p - is_open.sum()))
         swaps = _until(
@@ -342,7 +337,15 @@ def greedy_interchange(
             ),
             int(max_swaps), deadline,
         )
-        return _priced(costs, weighted, is_open, penalty, swaps)
+        return _priced(costs, weight, is_open, swaps)
+    allowed = ~forbidden_mask[costs.indices]
+    if not allowed.all():
+        rows = costs.row_indices()[allowed]
+        costs = CostMatrix.from_pairs(
+            rows, costs.indices[allowed], costs.data[allowed], costs.shape, costs.unit
+        )
+    weighted = np.repeat(weight, np.diff(costs.indptr)) * costs.data
+    penalty, tolerance = _penalty(costs.indptr, weighted)
     col_ptr, col_rows, col_cost = _columns(costs, weighted)
     _nearest_two(costs.indptr, costs.indices, weighted, is_open, penalty, best, best_site, second)
     _greedy(col_ptr, col_rows, col_cost, is_open, can_open, best, int(p - is_open.sum()))
@@ -353,7 +356,17 @@ def greedy_interchange(
         ),
         int(max_swaps), deadline,
     )
-    return _priced(costs, weighted, is_open, penalty, swaps)
+    return _priced(costs, weight, is_open, swaps)
+
+
+def _penalty(start: NDArray[np.int64], cost: NDArray[np.float64]) -> tuple[float, float]:
+    """The cost of leaving a demand point unserved, above that of any plan that serves every
+    point through these pairs (2 Σ_i max_k c_ik + 1), and the tolerance of an improving swap
+    (10⁻⁹ of that sum, at least 10⁻⁹)."""
+    nonempty = np.diff(start) > 0
+    row_max = np.maximum.reduceat(cost, start[:-1][nonempty]) if cost.size else np.zeros(0)
+    largest = float(np.sum(row_max))
+    return largest * 2.0 + 1.0, 1e-9 * max(1.0, largest)
 
 
 def _until(interchange: Callable[[int], int], max_swaps: int, deadline: float) -> int:
@@ -377,20 +390,14 @@ def _until(interchange: Callable[[int], int], max_swaps: int, deadline: float) -
 
 
 def _priced(
-    costs: CostMatrix,
-    weighted: NDArray[np.float64],
-    is_open: NDArray[np.bool_],
-    penalty: float,
-    swaps: int,
+    costs: CostMatrix, weight: NDArray[np.float64], is_open: NDArray[np.bool_], swaps: int
 ) -> PMedianPlan:
     """The plan opening ``is_open``, priced exactly on every pair of ``costs``."""
-    n = costs.shape[0]
-    best, second = np.empty(n), np.empty(n)
-    best_site = np.empty(n, dtype=np.int64)
-    _nearest_two(costs.indptr, costs.indices, weighted, is_open, penalty, best, best_site, second)
-    serves_all = bool((best_site >= 0).all())
-    objective = float(best.sum()) if serves_all else float("inf")
-    return PMedianPlan(np.flatnonzero(is_open).astype(np.int64), objective, serves_all, swaps)
+    open_sites = np.flatnonzero(is_open).astype(np.int64)
+    nearest, cost = nearest_open(costs, open_sites)
+    serves_all = bool((nearest >= 0).all())
+    objective = float(np.sum(weight * cost)) if serves_all else float("inf")
+    return PMedianPlan(open_sites, objective, serves_all, swaps)
 
 
 # ---------------------------------------------------------------------- Lagrangian bound
