@@ -256,3 +256,37 @@ def test_interchange_under_a_deadline(sorted_pairs: bool) -> None:
     assert late.swaps == 0 and np.array_equal(late.open_sites, greedy.open_sites)
     assert distant.swaps == free.swaps
     assert np.array_equal(distant.open_sites, free.open_sites)
+
+
+def test_parallel_kernels_give_the_same_answer_on_any_number_of_threads() -> None:
+    """The ascent, the greedy and the interchange sum fixed row blocks in a fixed order, so
+    the bound, the multipliers and the plan are bit for bit the same on 1 thread and on all."""
+    import numba
+
+    instance = random_instance(11, n=300, m=30, fixed=1)
+    data = prepare_p_median(instance, 5)
+    weight = instance.weight()
+    cost = weight[data.demand] * data.distance
+    fixed, forbidden = data.site_lower > 0, data.site_upper == 0
+
+    def run() -> tuple[float, np.ndarray, np.ndarray, float]:
+        plan = greedy_interchange(
+            data.costs, weight, 5, fixed=instance.sites.fixed,
+            pairs=(data.start, data.site, data.distance),
+        )
+        bound = lagrangian_bound(
+            data.start, data.site, cost, 5, fixed=fixed, forbidden=forbidden,
+            upper_bound=plan.objective, max_iterations=300,
+        )
+        return bound.bound, bound.multipliers, plan.open_sites, plan.objective
+
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        single = run()
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        every = run()
+    finally:
+        numba.set_num_threads(threads)
+    assert single[0] == every[0] and single[3] == every[3]
+    assert np.array_equal(single[1], every[1]) and np.array_equal(single[2], every[2])

@@ -32,6 +32,7 @@ from optiserv.heuristics._p_median_kernels import (
     candidate_pairs,
     dense_candidate_pairs,
     sort_rows,
+    surviving_reach,
 )
 from optiserv.heuristics.p_median import (
     LagrangianBound,
@@ -211,15 +212,11 @@ def reduce_by_bound(
     with np.errstate(invalid="ignore"):
         close = free & ~chosen & (value - last > slack)
         force_open = free & chosen & (following - value > slack)
-        increase = np.maximum(0.0, cost - bound.multipliers[data.demand])
-        increase = increase + np.where(chosen[data.site], 0.0, value[data.site] - last)
-    survives = ~(increase > slack) & ~close[data.site]
-    cap = np.full(instance.n_demand, -np.inf)
-    nonempty = np.diff(data.start) > 0
-    if nonempty.any():
-        surviving = np.where(survives, data.distance, -np.inf)
-        cap[nonempty] = np.maximum.reduceat(surviving, data.start[:-1][nonempty])
-    cap[~np.isfinite(cap)] = np.inf  # defensive: a row with no survivor keeps all its pairs
+    # a row with no survivor keeps all its pairs (defensive: cannot happen, see the kernel)
+    cap = surviving_reach(
+        data.start, data.site, cost, data.distance, bound.multipliers, chosen, value, last,
+        slack, close,
+    )
     new_lower = np.where(force_open, 1.0, lower)
     new_upper = np.where(close, 0.0, upper)
     demand, site, distance, start, threshold = _candidate_pairs(

@@ -20,20 +20,42 @@ import numba
 import numpy as np
 from numba import njit
 
+_ROW_BLOCKS = 16
+"""Fixed row blocks of the parallel sums: every sum adds the same partial sums in the same
+order whatever the number of threads, so bounds and plans do not depend on it."""
+_SWAP_BLOCKS = 2
+"""Row blocks of the interchange's pass: each holds an (open sites × sites) table, so there
+are only as many as the two cores the product is sized for."""
 
-@njit(cache=True)
+
+@njit(cache=True, parallel=True)
 def site_values(
     start: np.ndarray, site: np.ndarray, cost: np.ndarray, multiplier: np.ndarray, n_sites: int
 ) -> np.ndarray:
-    """ρ_j = Σ_i min(0, c_ij − λ_i) over the candidate pairs."""
+    """ρ_j = Σ_i min(0, c_ij − λ_i) over the candidate pairs (row blocks in parallel)."""
+    n = start.shape[0] - 1
+    partial = np.zeros((_ROW_BLOCKS, n_sites))
+    for block in numba.prange(_ROW_BLOCKS):
+        for i in range(block * n // _ROW_BLOCKS, (block + 1) * n // _ROW_BLOCKS):
+            for k in range(start[i], start[i + 1]):
+                reduced = cost[k] - multiplier[i]
+                if reduced >= 0.0:
+                    break  # costs ascend within a row: no further pair contributes
+                partial[block, site[k]] += reduced
     value = np.zeros(n_sites)
-    for i in range(start.shape[0] - 1):
-        for k in range(start[i], start[i + 1]):
-            reduced = cost[k] - multiplier[i]
-            if reduced >= 0.0:
-                break  # costs ascend within a row: no further pair contributes
-            value[site[k]] += reduced
+    for block in range(_ROW_BLOCKS):
+        value += partial[block]
     return value
+
+
+@njit(cache=True)
+def ordered_sum(values: np.ndarray) -> float:
+    """Σ values, added in index order. Inside a ``parallel=True`` kernel numba turns
+    ``values.sum()`` into a reduction whose order depends on the number of threads."""
+    total = 0.0
+    for value in values:
+        total += value
+    return total
 
 
 @njit(cache=True)
@@ -88,7 +110,7 @@ def subgradient_ascent(
     return best_bound, best_multiplier, iterations
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def resume_ascent(
     start: np.ndarray,
     site: np.ndarray,
@@ -125,7 +147,7 @@ def resume_ascent(
     while iteration < max_iterations:
         iteration += 1
         value = site_values(start, site, cost, multiplier, n_sites)
-        bound = multiplier.sum() + choose_sites(value, fixed, free, n_free, chosen)
+        bound = ordered_sum(multiplier) + choose_sites(value, fixed, free, n_free, chosen)
         if bound > best_bound + tolerance:
             best_bound = bound
             best_multiplier[:] = multiplier
@@ -141,8 +163,7 @@ def resume_ascent(
                 continue
         if best_bound > stop_above:
             return best_bound, iteration, scale, since_improvement, True
-        norm = 0.0
-        for i in range(n):
+        for i in numba.prange(n):
             served = 0.0
             for k in range(start[i], start[i + 1]):
                 if cost[k] >= multiplier[i]:
@@ -150,6 +171,8 @@ def resume_ascent(
                 if chosen[site[k]]:
                     served += 1.0
             subgradient[i] = 1.0 - served
+        norm = 0.0
+        for i in range(n):  # in order: the same sum whatever the number of threads
             norm += subgradient[i] * subgradient[i]
         if norm == 0.0:
             return best_bound, iteration, scale, since_improvement, True
@@ -307,7 +330,7 @@ def nearest_two_sorted(
         second[i] = b2
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def greedy_sorted(
     start: np.ndarray,
     site: np.ndarray,
@@ -323,16 +346,22 @@ def greedy_sorted(
     cheaper than b1_i are read, a prefix of each ascending row. Ties go to the lowest j.
     """
     m = is_open.shape[0]
+    n = start.shape[0] - 1
     gain = np.zeros(m)
+    partial = np.zeros((_ROW_BLOCKS, m))
     for _ in range(n_to_open):
+        partial[:] = 0.0
+        for block in numba.prange(_ROW_BLOCKS):
+            for i in range(block * n // _ROW_BLOCKS, (block + 1) * n // _ROW_BLOCKS):
+                b1 = best[i]
+                for k in range(start[i], start[i + 1]):
+                    c = cost[k]
+                    if c >= b1:
+                        break
+                    partial[block, site[k]] += b1 - c
         gain[:] = 0.0
-        for i in range(start.shape[0] - 1):
-            b1 = best[i]
-            for k in range(start[i], start[i + 1]):
-                c = cost[k]
-                if c >= b1:
-                    break
-                gain[site[k]] += b1 - c
+        for block in range(_ROW_BLOCKS):
+            gain += partial[block]
         chosen = -1
         best_gain = -1.0
         for j in range(m):
@@ -351,7 +380,7 @@ def greedy_sorted(
                     break
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def interchange_sorted(
     start: np.ndarray,
     site: np.ndarray,
@@ -376,7 +405,8 @@ def interchange_sorted(
     One pass reads each row only up to b2_i (a prefix of the ascending row) and fills the
     (open removable sites × sites) table of extra; the best swap is applied while Δ <
     −``tolerance``. A pair missing from a row only makes b2_i larger (the loss of closing
-    r is then overestimated), so every swap applied lowers the true cost.
+    r is then overestimated), so every swap applied lowers the true cost. The pass runs in
+    ``_SWAP_BLOCKS`` fixed row blocks in parallel, each with its own table.
     """
     n = start.shape[0] - 1
     m = is_open.shape[0]
@@ -396,28 +426,36 @@ def interchange_sorted(
         slot[:] = -1
         for s in range(q):
             slot[open_list[s]] = s
-        extra = np.zeros((q, m))
-        gain[:] = 0.0
-        loss[:] = 0.0
-        for i in range(n):
-            r = best_site[i]
-            b1 = best[i]
-            b2 = second[i]
-            row_slot = -1
-            if r >= 0:
-                loss[r] += b2 - b1
-                row_slot = slot[r]
-            for k in range(start[i], start[i + 1]):
-                c = cost[k]
-                if c >= b2:
-                    break
-                j = site[k]
-                if is_open[j] or not can_open[j]:
-                    continue
-                if c < b1:
-                    gain[j] += b1 - c
-                if row_slot >= 0:
-                    extra[row_slot, j] += b2 - max(c, b1)
+        extra_part = np.zeros((_SWAP_BLOCKS, q, m))
+        gain_part = np.zeros((_SWAP_BLOCKS, m))
+        loss_part = np.zeros((_SWAP_BLOCKS, m))
+        for block in numba.prange(_SWAP_BLOCKS):
+            for i in range(block * n // _SWAP_BLOCKS, (block + 1) * n // _SWAP_BLOCKS):
+                r = best_site[i]
+                b1 = best[i]
+                b2 = second[i]
+                row_slot = -1
+                if r >= 0:
+                    loss_part[block, r] += b2 - b1
+                    row_slot = slot[r]
+                for k in range(start[i], start[i + 1]):
+                    c = cost[k]
+                    if c >= b2:
+                        break
+                    j = site[k]
+                    if is_open[j] or not can_open[j]:
+                        continue
+                    if c < b1:
+                        gain_part[block, j] += b1 - c
+                    if row_slot >= 0:
+                        extra_part[block, row_slot, j] += b2 - max(c, b1)
+        extra = extra_part[0]
+        gain[:] = gain_part[0]
+        loss[:] = loss_part[0]
+        for block in range(1, _SWAP_BLOCKS):
+            extra += extra_part[block]
+            gain += gain_part[block]
+            loss += loss_part[block]
         best_delta = np.inf
         entering = -1
         leaving = -1
@@ -543,3 +581,48 @@ def dense_candidate_pairs(
             site[first + t] = columns[order[t]]
             distance[first + t] = values[order[t]]
     return new_start, site, distance, threshold
+
+
+@njit(cache=True)
+def ascending_within_rows(start: np.ndarray, cost: np.ndarray) -> bool:
+    """True when ``cost`` never decreases within a row of the CSR layout ``start``."""
+    for i in range(start.shape[0] - 1):
+        for k in range(start[i] + 1, start[i + 1]):
+            if cost[k] < cost[k - 1]:
+                return False
+    return True
+
+
+@njit(cache=True)
+def surviving_reach(
+    start: np.ndarray,
+    site: np.ndarray,
+    cost: np.ndarray,
+    distance: np.ndarray,
+    multiplier: np.ndarray,
+    chosen: np.ndarray,
+    value: np.ndarray,
+    last: float,
+    slack: float,
+    closed: np.ndarray,
+) -> np.ndarray:
+    """U_i of :func:`optiserv.formulations.p_median.reduce_by_bound`: the largest d_ij of a
+    pair of row i whose forced use, x_ij = 1, raises the bound by at most ``slack`` (by
+    max(0, c_ij − λ_i), plus ρ_j − ρ_last when j is outside the subproblem's plan) and whose
+    site is not closed; ``inf`` for a row with no such pair."""
+    n = start.shape[0] - 1
+    reach = np.full(n, np.inf)
+    for i in range(n):
+        largest = -np.inf
+        for k in range(start[i], start[i + 1]):
+            j = site[k]
+            if closed[j]:
+                continue
+            increase = max(0.0, cost[k] - multiplier[i])
+            if not chosen[j]:
+                increase += value[j] - last
+            if not increase > slack and distance[k] > largest:
+                largest = distance[k]
+        if largest > -np.inf:
+            reach[i] = largest
+    return reach

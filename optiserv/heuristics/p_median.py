@@ -37,6 +37,7 @@ from optiserv.coverage import nearest_open
 from optiserv.data import CostMatrix
 from optiserv.exceptions import ParameterError
 from optiserv.heuristics._p_median_kernels import (
+    ascending_within_rows,
     choose_sites,
     greedy_sorted,
     interchange_sorted,
@@ -502,8 +503,7 @@ def lagrangian_bound(
     n_sites = fixed_mask.size
     n_free = int(p) - int(fixed_mask.sum())
     n = start.size - 1
-    row = np.repeat(np.arange(n), np.diff(start))
-    if cost.size and (np.diff(cost)[row[1:] == row[:-1]] < 0).any():
+    if not ascending_within_rows(start, cost):
         raise ParameterError("lagrangian_bound: costs must ascend within each demand point")
     if initial is None:
         multiplier = np.zeros(n)
