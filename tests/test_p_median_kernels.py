@@ -290,3 +290,27 @@ def test_parallel_kernels_give_the_same_answer_on_any_number_of_threads() -> Non
         numba.set_num_threads(threads)
     assert single[0] == every[0] and single[3] == every[3]
     assert np.array_equal(single[1], every[1]) and np.array_equal(single[2], every[2])
+
+
+def test_solve_options_threads_set_the_kernel_threads_for_the_solve_only() -> None:
+    """``SolveOptions.threads`` caps the parallel kernels' threads during the solve, puts the
+    previous setting back afterwards, and changes nothing in the answer."""
+    import numba
+
+    from optiserv._threads import kernel_threads
+    from optiserv.formulations import PMedian
+    from optiserv.solvers import SolveOptions
+
+    before = numba.get_num_threads()
+    with kernel_threads(1):
+        assert numba.get_num_threads() == 1
+    with kernel_threads(10_000):
+        assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS
+    with kernel_threads(None):
+        assert numba.get_num_threads() == before
+    assert numba.get_num_threads() == before
+    instance = random_instance(12, n=200, m=25)
+    one = PMedian(p=4).solve(instance, options=SolveOptions(threads=1))
+    every = PMedian(p=4).solve(instance)
+    assert numba.get_num_threads() == before
+    assert np.array_equal(one.open_sites, every.open_sites) and one.objective == every.objective

@@ -225,7 +225,10 @@ def solve(
         int | None,
         typer.Option(
             "--threads",
-            help="Solver threads. Default: the solver's choice.",
+            help=(
+                "Threads of the solver and of optiserv's parallel kernels. Default: the "
+                "solver's choice, and every core for the kernels."
+            ),
             rich_help_panel=PANEL_SOLVER,
             show_default=False,
         ),

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
+from optiserv._threads import kernel_threads
 from optiserv._timing import PhaseTimer
 from optiserv.data import Instance
 from optiserv.exceptions import ParameterError
@@ -89,12 +90,13 @@ class Formulation(ABC):
         solver = get_backend(backend)
         self._check(instance)
         timer = PhaseTimer()
-        with timer("coverage"):
-            prepared = self._prepare(instance)
-        early = self._early_exit(instance, prepared)
-        if early is not None:
-            return self._empty_solution(instance, early[0], early[1], timer, solver, early[2])
-        return self._solve_prepared(instance, prepared, solver, options, timer)
+        with kernel_threads(options.threads):
+            with timer("coverage"):
+                prepared = self._prepare(instance)
+            early = self._early_exit(instance, prepared)
+            if early is not None:
+                return self._empty_solution(instance, early[0], early[1], timer, solver, early[2])
+            return self._solve_prepared(instance, prepared, solver, options, timer)
 
     def _solve_prepared(
         self,

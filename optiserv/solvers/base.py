@@ -53,7 +53,9 @@ class SolveOptions:
         Stop when |objective − bound| / max(|objective|, 1e-9) is at most this
         (0 = prove optimality).
     threads
-        Solver threads (None: the backend's default).
+        Threads of the solver and of optiserv's parallel kernels (None: the backend's
+        default, and numba's, which is every core). On a machine busy with other work, 1 is
+        faster: the kernels wait for every thread at each step.
     seed
         Random seed for the solver and heuristics.
     log
