@@ -6,13 +6,17 @@ Usage::
     .venv/bin/python benchmarks/bench_pmedian_large.py                     # all five cases
     .venv/bin/python benchmarks/bench_pmedian_large.py --case 10000x500/uniform/0 --only after
     .venv/bin/python benchmarks/bench_pmedian_large.py --time-limit 120 --append
+    .venv/bin/python benchmarks/bench_pmedian_large.py --before 879e0bb --threads 1 --repeat 3
 
 Instances are the head-to-head ones (:func:`bench_spopt.make_arrays`: 100 km square, integer
 weights 1–100, dense Euclidean costs in metres, p = 5 % of the sites rounded up). "before" is
-``git archive HEAD optiserv`` unpacked into a temporary folder (kept between runs so that its
-numba cache survives) and put first on ``PYTHONPATH``; "after" is this checkout. The two
-alternate per case. Each worker first solves a tiny instance (numba compilation or cache
-loading, untimed), then times ``Instance.from_arrays`` + ``PMedian(p).solve`` with HiGHS.
+``git archive REV optiserv`` (REV = ``--before``, default HEAD) unpacked into a temporary
+folder (kept between runs so that its numba cache survives) and put first on ``PYTHONPATH``;
+"after" is this checkout. The two alternate per case, ``--repeat`` times, and a second table
+gives the medians. ``--threads`` is ``SolveOptions.threads`` for both (the solver's threads,
+and in versions that have them the parallel kernels'). Each worker first solves a tiny
+instance (numba compilation or cache loading, untimed), then times ``Instance.from_arrays``
++ ``PMedian(p).solve`` with HiGHS.
 
 Printed per run: status, objective (and whether the plan's cost recomputed from the dense
 cost matrix matches it; the script exits 1 when it does not), bound, gap, wall-clock and CPU
@@ -75,7 +79,7 @@ def _cpu() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def worker(case: str, time_limit: float) -> dict[str, object]:
+def worker(case: str, time_limit: float, threads: int | None) -> dict[str, object]:
     """Solve one case in this process and return what the table needs."""
     from bench_spopt import make_arrays
 
@@ -99,7 +103,7 @@ def worker(case: str, time_limit: float) -> dict[str, object]:
         arrays["demand"], arrays["sites"], weights=arrays["weights"], costs=cost
     )
     solution = PMedian(p=p).solve(
-        instance, backend="highs", options=SolveOptions(time_limit=time_limit)
+        instance, backend="highs", options=SolveOptions(time_limit=time_limit, threads=threads)
     )
     wall, cpu = time.perf_counter() - wall0, _cpu() - cpu0
     open_sites = np.asarray(solution.open_sites, dtype=np.int64)
@@ -128,24 +132,26 @@ def worker(case: str, time_limit: float) -> dict[str, object]:
     }
 
 
-def _before_folder() -> Path:
-    """``git archive HEAD optiserv`` unpacked once (reading git only; no state is changed)."""
+def _before_folder(revision: str) -> Path:
+    """``git archive REV optiserv`` unpacked once (reading git only; no state is changed)."""
     commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+        ["git", "-C", str(ROOT), "rev-parse", "--short", revision],
         capture_output=True, text=True, check=True,
     ).stdout.strip()
     folder = BEFORE_FOLDER / commit
     if not (folder / "optiserv" / "__init__.py").is_file():
         folder.mkdir(parents=True, exist_ok=True)
         archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", "HEAD", "optiserv"],
+            ["git", "-C", str(ROOT), "archive", commit, "optiserv"],
             capture_output=True, check=True,
         ).stdout
         subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
     return folder
 
 
-def _run(case: str, version: str, time_limit: float, before: Path) -> dict[str, object]:
+def _run(
+    case: str, version: str, time_limit: float, before: Path, threads: int | None
+) -> dict[str, object]:
     """One case in a fresh process, with the version's optiserv first on the import path."""
     source = before if version == "before" else ROOT
     environment = dict(os.environ)
@@ -155,6 +161,8 @@ def _run(case: str, version: str, time_limit: float, before: Path) -> dict[str, 
     load = os.getloadavg()[0]
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", case,
                "--time-limit", str(time_limit)]
+    if threads is not None:
+        command += ["--threads", str(threads)]
     completed = subprocess.run(
         command, capture_output=True, text=True, env=environment, cwd=str(source),
         timeout=time_limit * 3 + 900,
@@ -190,6 +198,21 @@ def _row(result: dict[str, object]) -> str:
     )
 
 
+def _medians(results: dict[tuple[str, str], list[dict[str, object]]]) -> list[str]:
+    """Per case and version: the median wall-clock, CPU and peak memory of its runs."""
+    lines = ["| case | version | runs | median wall s | median cpu s | median peak MiB |",
+             "|---|---|---:|---:|---:|---:|"]
+    for (case, version), runs in results.items():
+        done = [run for run in runs if run["status"] != "error"]
+        if not done:
+            continue
+        median = {key: float(np.median([float(run[key]) for run in done]))  # type: ignore[arg-type]
+                  for key in ("wall", "cpu", "peak_mib")}
+        lines.append(f"| {case} | {version} | {len(done)} | {median['wall']:.2f} "
+                     f"| {median['cpu']:.2f} | {median['peak_mib']:.0f} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", action="append", choices=CASES,
@@ -198,10 +221,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=120.0)
     parser.add_argument("--append", action="store_true",
                         help="append the table to benchmarks/RESULTS.md")
+    parser.add_argument("--before", default="HEAD", help="commit of 'before' (default HEAD)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="SolveOptions.threads for both versions (default: not set)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per case and version")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
     if arguments.worker:
-        print(json.dumps(worker(arguments.worker, arguments.time_limit)), flush=True)
+        print(json.dumps(worker(arguments.worker, arguments.time_limit, arguments.threads)),
+              flush=True)
         return 0
 
     from bench_core import machine_info
@@ -211,24 +239,32 @@ def main(argv: list[str] | None = None) -> int:
     )
     info = machine_info(command.strip())
     versions = ("before", "after") if arguments.only is None else (arguments.only,)
-    before = _before_folder() if "before" in versions else ROOT
+    before = _before_folder(arguments.before) if "before" in versions else ROOT
     header = (
         "| case | version | status | objective | recomputed | bound | gap | wall s | cpu s "
         "| peak MiB | closed by | load | message |\n"
         "|---|---|---|---:|---|---:|---:|---:|---:|---:|---|---:|---|"
     )
     lines = [f"- {key}: {value}" for key, value in info.items()]
-    lines += [f"- limit per run: {arguments.time_limit:g} s (the whole `solve` call)", "",
-              header]
+    threads = "not set" if arguments.threads is None else str(arguments.threads)
+    lines += [f"- limit per run: {arguments.time_limit:g} s (the whole `solve` call)",
+              f"- before: {before.name if 'before' in versions else '–'}; "
+              f"SolveOptions.threads: {threads}; runs per case and version: {arguments.repeat}",
+              "", header]
     print("\n".join(lines), flush=True)
     failed = False
+    results: dict[tuple[str, str], list[dict[str, object]]] = {}
     for case in arguments.case or CASES:
-        for version in versions:
-            result = _run(case, version, arguments.time_limit, before)
-            row = _row(result)
-            failed |= "| NO |" in row or result["status"] == "error"
-            lines.append(row)
-            print(row, flush=True)
+        for _ in range(arguments.repeat):
+            for version in versions:
+                result = _run(case, version, arguments.time_limit, before, arguments.threads)
+                row = _row(result)
+                failed |= "| NO |" in row or result["status"] == "error"
+                lines.append(row)
+                print(row, flush=True)
+                results.setdefault((case, version), []).append(result)
+    lines += ["", *_medians(results)]
+    print("\n".join(_medians(results)), flush=True)
     load_end = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     lines += ["", f"- load average (1, 5, 15 min) at end: {load_end}"]
     if arguments.append:
