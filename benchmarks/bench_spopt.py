@@ -506,11 +506,6 @@ def _memory_ratio(spopt: RunResult, base: RunResult, key: str = "peak_kib") -> s
     return f"{mark}{a / b:,.1f}×"
 
 
-def _numba_threads() -> str:
-    """The thread count numba gives a worker: ``NUMBA_NUM_THREADS``, else every usable core."""
-    return os.environ.get("NUMBA_NUM_THREADS") or str(len(os.sched_getaffinity(0)))
-
-
 def markdown(info: dict[str, str], cases: list[tuple[Case, list[RunResult], list[str]]],
              args: argparse.Namespace, load_end: str, ties: dict[str, int]) -> str:
     lines = [f"## spopt head-to-head, {info['date']}", ""]
@@ -522,8 +517,8 @@ def markdown(info: dict[str, str], cases: list[tuple[Case, list[RunResult], list
         f"- limits per run: solver time limit {args.time_limit:g} s (optiserv: the whole `solve`"
         f" call; spopt: CBC's `timeLimit`), {args.threads} solver thread(s), process killed "
         f"after {args.kill_after:g} s wall-clock or {args.memory_limit:g} GiB resident; "
-        f"optiserv's numba kernels may use {_numba_threads()} thread(s) (numba's default, "
-        "all cores; the p-median and p-center kernels are parallel)",
+        "optiserv's parallel kernels get the same thread count as its solver "
+        "(`SolveOptions.threads`)",
         f"- instances: 100 km square, integer weights 1–100, radius {RADIUS / 1000:g} km "
         "(MCLP, LSCP), p = 5 % of the sites rounded up; both tools get the same dense "
         "Euclidean cost matrix in metres; distances exactly equal to the radius: "
