@@ -21,11 +21,24 @@ import numpy as np
 from numba import njit
 
 _ROW_BLOCKS = 16
-"""Fixed row blocks of the parallel sums: every sum adds the same partial sums in the same
-order whatever the number of threads, so bounds and plans do not depend on it."""
+"""Fixed row blocks of the parallel sums (from ``_PARALLEL_MIN_PAIRS`` pairs up): every sum
+adds the same partial sums in the same order whatever the number of threads, so bounds and
+plans do not depend on it."""
 _SWAP_BLOCKS = 2
 """Row blocks of the interchange's pass: each holds an (open sites × sites) table, so there
 are only as many as the two cores the product is sized for."""
+_PARALLEL_MIN_PAIRS = 1 << 20
+"""Below this many pairs a pass runs as one block, in row order (the serial sum): a pass
+then takes well under a millisecond, and starting threads and adding partial sums cost more
+than they save. The OR-Library p-median set (at most 810,000 pairs; its branch and bound
+calls these kernels at every node) took 93–121 s with 16 blocks against 64 s in one."""
+
+
+@njit(cache=True)
+def _blocks(n_pairs: int, blocks: int) -> int:
+    """How many row blocks a pass over ``n_pairs`` pairs uses: ``blocks``, or 1 when small.
+    It depends on the size only, never on the number of threads."""
+    return blocks if n_pairs >= _PARALLEL_MIN_PAIRS else 1
 
 
 @njit(cache=True, parallel=True)
@@ -34,16 +47,17 @@ def site_values(
 ) -> np.ndarray:
     """ρ_j = Σ_i min(0, c_ij − λ_i) over the candidate pairs (row blocks in parallel)."""
     n = start.shape[0] - 1
-    partial = np.zeros((_ROW_BLOCKS, n_sites))
-    for block in numba.prange(_ROW_BLOCKS):
-        for i in range(block * n // _ROW_BLOCKS, (block + 1) * n // _ROW_BLOCKS):
+    blocks = _blocks(cost.shape[0], _ROW_BLOCKS)
+    partial = np.zeros((blocks, n_sites))
+    for block in numba.prange(blocks):
+        for i in range(block * n // blocks, (block + 1) * n // blocks):
             for k in range(start[i], start[i + 1]):
                 reduced = cost[k] - multiplier[i]
                 if reduced >= 0.0:
                     break  # costs ascend within a row: no further pair contributes
                 partial[block, site[k]] += reduced
     value = np.zeros(n_sites)
-    for block in range(_ROW_BLOCKS):
+    for block in range(blocks):
         value += partial[block]
     return value
 
@@ -143,6 +157,7 @@ def resume_ascent(
     chosen = np.zeros(n_sites, dtype=np.bool_)
     iteration = 0
     subgradient = np.empty(n)
+    blocks = _blocks(cost.shape[0], _ROW_BLOCKS)
     tolerance = 1e-9 * max(1.0, abs(step_target))
     while iteration < max_iterations:
         iteration += 1
@@ -163,14 +178,15 @@ def resume_ascent(
                 continue
         if best_bound > stop_above:
             return best_bound, iteration, scale, since_improvement, True
-        for i in numba.prange(n):
-            served = 0.0
-            for k in range(start[i], start[i + 1]):
-                if cost[k] >= multiplier[i]:
-                    break
-                if chosen[site[k]]:
-                    served += 1.0
-            subgradient[i] = 1.0 - served
+        for block in numba.prange(blocks):
+            for i in range(block * n // blocks, (block + 1) * n // blocks):
+                served = 0.0
+                for k in range(start[i], start[i + 1]):
+                    if cost[k] >= multiplier[i]:
+                        break
+                    if chosen[site[k]]:
+                        served += 1.0
+                subgradient[i] = 1.0 - served
         norm = 0.0
         for i in range(n):  # in order: the same sum whatever the number of threads
             norm += subgradient[i] * subgradient[i]
@@ -348,11 +364,12 @@ def greedy_sorted(
     m = is_open.shape[0]
     n = start.shape[0] - 1
     gain = np.zeros(m)
-    partial = np.zeros((_ROW_BLOCKS, m))
+    blocks = _blocks(cost.shape[0], _ROW_BLOCKS)
+    partial = np.zeros((blocks, m))
     for _ in range(n_to_open):
         partial[:] = 0.0
-        for block in numba.prange(_ROW_BLOCKS):
-            for i in range(block * n // _ROW_BLOCKS, (block + 1) * n // _ROW_BLOCKS):
+        for block in numba.prange(blocks):
+            for i in range(block * n // blocks, (block + 1) * n // blocks):
                 b1 = best[i]
                 for k in range(start[i], start[i + 1]):
                     c = cost[k]
@@ -360,7 +377,7 @@ def greedy_sorted(
                         break
                     partial[block, site[k]] += b1 - c
         gain[:] = 0.0
-        for block in range(_ROW_BLOCKS):
+        for block in range(blocks):
             gain += partial[block]
         chosen = -1
         best_gain = -1.0
@@ -406,7 +423,8 @@ def interchange_sorted(
     (open removable sites × sites) table of extra; the best swap is applied while Δ <
     −``tolerance``. A pair missing from a row only makes b2_i larger (the loss of closing
     r is then overestimated), so every swap applied lowers the true cost. The pass runs in
-    ``_SWAP_BLOCKS`` fixed row blocks in parallel, each with its own table.
+    ``_SWAP_BLOCKS`` fixed row blocks in parallel, each with its own table (one block, in row
+    order, below ``_PARALLEL_MIN_PAIRS`` pairs).
     """
     n = start.shape[0] - 1
     m = is_open.shape[0]
@@ -414,6 +432,7 @@ def interchange_sorted(
     second = np.empty(n)
     best_site = np.empty(n, dtype=np.int64)
     slot = np.full(m, -1, dtype=np.int64)
+    blocks = _blocks(cost.shape[0], _SWAP_BLOCKS)
     gain = np.zeros(m)
     loss = np.zeros(m)
     swaps = 0
@@ -426,11 +445,11 @@ def interchange_sorted(
         slot[:] = -1
         for s in range(q):
             slot[open_list[s]] = s
-        extra_part = np.zeros((_SWAP_BLOCKS, q, m))
-        gain_part = np.zeros((_SWAP_BLOCKS, m))
-        loss_part = np.zeros((_SWAP_BLOCKS, m))
-        for block in numba.prange(_SWAP_BLOCKS):
-            for i in range(block * n // _SWAP_BLOCKS, (block + 1) * n // _SWAP_BLOCKS):
+        extra_part = np.zeros((blocks, q, m))
+        gain_part = np.zeros((blocks, m))
+        loss_part = np.zeros((blocks, m))
+        for block in numba.prange(blocks):
+            for i in range(block * n // blocks, (block + 1) * n // blocks):
                 r = best_site[i]
                 b1 = best[i]
                 b2 = second[i]
@@ -452,7 +471,7 @@ def interchange_sorted(
         extra = extra_part[0]
         gain[:] = gain_part[0]
         loss[:] = loss_part[0]
-        for block in range(1, _SWAP_BLOCKS):
+        for block in range(1, blocks):
             extra += extra_part[block]
             gain += gain_part[block]
             loss += loss_part[block]
