@@ -7,6 +7,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from optiserv.coverage import _kernels
 from optiserv.data import CostMatrix
+from optiserv.data._dense import nearest_column
 from optiserv.exceptions import ParameterError
 
 __all__ = ["nearest_open"]
@@ -38,30 +39,6 @@ def nearest_open(
     is_open[open_sites] = True
     dense = costs.dense_array
     if dense is not None:
-        return _nearest_in_dense(dense, np.flatnonzero(is_open))
+        return nearest_column(dense, np.flatnonzero(is_open))
     return _kernels.nearest_open_rows(costs.indptr, costs.indices, costs.data, is_open)
 
-
-_BLOCK_ENTRIES = 1 << 22
-"""Entries of the dense array's open columns read per block (32 MiB of float64)."""
-
-
-def _nearest_in_dense(
-    dense: NDArray[np.float64], columns: NDArray[np.int64]
-) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    """:func:`nearest_open` on a dense array, reading only the ascending ``columns``."""
-    n = dense.shape[0]
-    site = np.full(n, -1, dtype=np.int64)
-    cost = np.full(n, np.inf)
-    if columns.size == 0:
-        return site, cost
-    rows = max(1, _BLOCK_ENTRIES // columns.size)
-    for first in range(0, n, rows):
-        block = dense[first : first + rows, columns]
-        block[~np.isfinite(block)] = np.inf  # -inf is unreachable too
-        nearest = np.argmin(block, axis=1)  # the first minimum: the lowest open j
-        value = block[np.arange(block.shape[0]), nearest]
-        reached = np.isfinite(value)
-        site[first : first + rows] = np.where(reached, columns[nearest], -1)
-        cost[first : first + rows] = value
-    return site, cost

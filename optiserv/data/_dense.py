@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from optiserv.exceptions import DataError
 
-__all__ = ["check_dense", "count_kept", "csr_within", "row_minimum"]
+__all__ = ["check_dense", "count_kept", "csr_within", "nearest_column", "row_minimum"]
 
 _BLOCK_ENTRIES = 1 << 18
 """Entries read per block (2 MiB of float64): big enough for numpy's vector loops, small
@@ -84,13 +84,26 @@ def csr_within(
     return indptr, indices, data
 
 
-def row_minimum(dense: NDArray[np.float64], columns: NDArray[np.int64]) -> NDArray[np.float64]:
-    """min over j in ``columns`` of finite d_ij, per row; ``inf`` where there is none."""
-    out = np.full(dense.shape[0], np.inf)
+def nearest_column(
+    dense: NDArray[np.float64], columns: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Per row, the column of ascending ``columns`` with the smallest finite d_ij (ties: the
+    lowest) and d_ij; -1 and ``inf`` where there is none. Only those columns are read."""
+    site = np.full(dense.shape[0], -1, dtype=np.int64)
+    cost = np.full(dense.shape[0], np.inf)
     if columns.size == 0:
-        return out
+        return site, cost
     for start, block in _row_blocks(dense):
         chosen = block[:, columns]
         chosen[~np.isfinite(chosen)] = np.inf  # -inf is unreachable too
-        out[start : start + block.shape[0]] = chosen.min(axis=1)
-    return out
+        nearest = np.argmin(chosen, axis=1)  # the first minimum: the lowest column
+        value = chosen[np.arange(chosen.shape[0]), nearest]
+        rows = slice(start, start + block.shape[0])
+        site[rows] = np.where(np.isfinite(value), columns[nearest], -1)
+        cost[rows] = value
+    return site, cost
+
+
+def row_minimum(dense: NDArray[np.float64], columns: NDArray[np.int64]) -> NDArray[np.float64]:
+    """min over j in ``columns`` of finite d_ij, per row; ``inf`` where there is none."""
+    return nearest_column(dense, columns)[1]

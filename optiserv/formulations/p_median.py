@@ -181,7 +181,12 @@ def prepare_p_median(instance: Instance, p: int) -> PMedianData:
 
 
 def reduce_by_bound(
-    instance: Instance, data: PMedianData, p: int, bound: LagrangianBound, upper_bound: float
+    instance: Instance,
+    data: PMedianData,
+    p: int,
+    bound: LagrangianBound,
+    upper_bound: float,
+    pair_cost: NDArray[np.float64] | None = None,
 ) -> PMedianData:
     """Remove sites and pairs that only plans costing more than ``upper_bound`` could use.
 
@@ -198,9 +203,9 @@ def reduce_by_bound(
     good as the incumbent, so it is fixed the other way. For the pairs, U_i is the largest
     d_ij of a pair that survives: demand i's nearest open site is within U_i in every plan
     at least as good as the incumbent, which stays feasible. The optimum is unchanged.
+    ``pair_cost`` is w_i d_ij of ``data``'s pairs, when the caller already has it.
     """
-    weight = instance.weight()
-    cost = weight[data.demand] * data.distance
+    cost = instance.weight()[data.demand] * data.distance if pair_cost is None else pair_cost
     lower, upper = data.site_lower, data.site_upper
     fixed = lower > 0
     free = (upper > 0) & ~fixed
@@ -616,8 +621,8 @@ class PMedian(Formulation):
                 # reductions only serve a search that will not run
                 details["stopped_by_time_limit_at_stage"] = stage
                 break
-            plan = self._lagrangian_plan(instance, data, bound, plan)
-            data = reduce_by_bound(instance, data, p, bound, plan.objective)
+            plan = self._lagrangian_plan(instance, data, bound, plan, pair_cost)
+            data = reduce_by_bound(instance, data, p, bound, plan.objective, pair_cost)
             rounded = math.ceil(best_bound - 1e-6) if integral else best_bound
             if _proven(plan.objective, rounded, 0.0):
                 break
@@ -632,12 +637,20 @@ class PMedian(Formulation):
         )
 
     def _lagrangian_plan(
-        self, instance: Instance, data: PMedianData, bound: LagrangianBound, plan: PMedianPlan
+        self,
+        instance: Instance,
+        data: PMedianData,
+        bound: LagrangianBound,
+        plan: PMedianPlan,
+        pair_cost: NDArray[np.float64] | None = None,
     ) -> PMedianPlan:
-        """An interchange from the Lagrangian subproblem's sites; the better of it and ``plan``."""
+        """An interchange from the Lagrangian subproblem's sites; the better of it and ``plan``
+        (``pair_cost`` as for :meth:`_plan_from_sites`)."""
         if bound.bound >= plan.objective - 1e-9 * abs(plan.objective):
             return plan
-        return self._plan_from_sites(instance, data, bound.chosen, bound.site_value, plan)
+        return self._plan_from_sites(
+            instance, data, bound.chosen, bound.site_value, plan, pair_cost
+        )
 
     def _plan_from_sites(
         self,
