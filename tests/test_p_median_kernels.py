@@ -15,6 +15,7 @@ from optiserv.geometry import travel_costs
 from optiserv.heuristics._p_median_kernels import (
     candidate_pairs,
     dense_candidate_pairs,
+    near_rows,
     sort_rows,
     transpose,
 )
@@ -314,3 +315,76 @@ def test_solve_options_threads_set_the_kernel_threads_for_the_solve_only() -> No
     every = PMedian(p=4).solve(instance)
     assert numba.get_num_threads() == before
     assert np.array_equal(one.open_sites, every.open_sites) and one.objective == every.objective
+
+
+def test_near_rows_are_the_first_pairs_of_each_row() -> None:
+    data = prepare_p_median(random_instance(5, n=40, m=12), 3)
+    for width in (1, 4, 40):
+        near_start, near_site, near_cost = near_rows(
+            data.start, data.site, data.distance, width
+        )
+        for i in range(40):
+            first, last = data.start[i], min(data.start[i + 1], data.start[i] + width)
+            row = slice(near_start[i], near_start[i + 1])
+            assert np.array_equal(near_site[row], data.site[first:last])
+            assert np.array_equal(near_cost[row], data.distance[first:last])
+
+
+@pytest.mark.parametrize("width", [1, 3, 7])
+def test_near_rows_give_the_same_search_bit_for_bit(
+    width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernels read a row's near pairs first and go on in the full row when they need
+    more (the greedy's first steps, a far second open site, a high multiplier). The greedy,
+    the interchange, the plain and the chunked ascent (with its interchanges) and the whole
+    p-median solve give exactly the answer they give on the full rows alone."""
+    from optiserv.formulations import PMedian
+    from optiserv.heuristics import p_median as module
+
+    instance = random_instance(17, n=300, m=30, fixed=1)
+    data = prepare_p_median(instance, 5)
+    weight = instance.weight()
+    cost = weight[data.demand] * data.distance
+    fixed, forbidden = data.site_lower > 0, data.site_upper == 0
+    pairs = (data.start, data.site, data.distance)
+
+    def run() -> tuple[object, ...]:
+        plan = greedy_interchange(
+            data.costs, weight, 5, fixed=instance.sites.fixed, pairs=pairs
+        )
+        plain = lagrangian_bound(
+            data.start, data.site, cost, 5, fixed=fixed, forbidden=forbidden,
+            upper_bound=plan.objective, max_iterations=300,
+        )
+        chunked = lagrangian_bound(
+            data.start, data.site, cost, 5, fixed=fixed, forbidden=forbidden,
+            upper_bound=plan.objective, max_iterations=300, deadline=1e18,
+            improve=lambda chosen, value: greedy_interchange(
+                data.costs, weight, 5, fixed=instance.sites.fixed, pairs=pairs,
+                initial=np.flatnonzero(chosen)[np.argsort(value[chosen], kind="stable")],
+            ).objective,
+            improve_every=20,
+        )
+        solution = PMedian(p=5).solve(instance, backend="highs")
+        return (
+            tuple(plan.open_sites), plan.objective, plan.swaps,
+            plain.bound, tuple(plain.multipliers), plain.iterations,
+            chunked.bound, tuple(chunked.multipliers), tuple(chunked.site_value),
+            solution.objective, solution.bound, solution.details.get("lagrangian_bound"),
+        )
+
+    full = run()
+    calls = []
+    original = module.near_rows
+
+    def counted(*args: object) -> object:
+        calls.append(args[-1])
+        return original(*args)
+
+    monkeypatch.setattr(module, "near_rows", counted)
+    monkeypatch.setattr(module, "_NEAR_MIN_PAIRS", 0)
+    monkeypatch.setattr(module, "_NEAR_SHARE", 0.0)
+    monkeypatch.setattr(module, "_NEAR_MIN_WIDTH", width)
+    near = run()
+    assert calls and set(calls) == {width}  # the near rows were used
+    assert near == full

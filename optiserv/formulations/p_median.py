@@ -553,10 +553,12 @@ class PMedian(Formulation):
         """
         p = int(self.p)
         weight = instance.weight()
+        pair_cost = weight[prepared.demand] * prepared.distance  # w_i d_ij, per stage's data
         plan = greedy_interchange(
             prepared.costs, weight, p,
             fixed=instance.sites.fixed, forbidden=instance.sites.forbidden,
-            pairs=(prepared.start, prepared.site, prepared.distance), deadline=deadline,
+            pairs=(prepared.start, prepared.site, prepared.distance), pair_cost=pair_cost,
+            deadline=deadline,
         )
         details: dict[str, Any] = {
             "heuristic_objective": plan.objective if plan.serves_all else None
@@ -591,7 +593,8 @@ class PMedian(Formulation):
                     np.where(close, 0.0, data.site_upper),
                 )
             found = [plan]
-            pair_cost = weight[data.demand] * data.distance
+            if stage > 1:
+                pair_cost = weight[data.demand] * data.distance
 
             def improve(
                 chosen: NDArray[np.bool_],

@@ -20,14 +20,23 @@ import numba
 import numpy as np
 from numba import njit
 
+Rows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""Sorted candidate pairs and their near rows: (start, site, cost, near_start, near_site,
+near_cost). Rows ascend in cost; see :func:`near_rows`. Passing the full arrays twice means
+no near rows."""
+
 _PRANGE_ONLY = {
     "prange": True, "comprehension": False, "numpy": False, "reduction": False,
     "setitem": False, "stencil": False, "fusion": False, "inplace_binop": False,
 }
 """Only explicit ``prange`` loops run in parallel. numba's other parallel passes would turn
-every array fill and ``x[:] = y`` into a parallel region, started even on a kernel's one-block
-path (OR-Library set: 84 s with them, 70 s without). ``x.sum()`` is summed in thread order
-even so: use :func:`ordered_sum`."""
+every array fill and ``x[:] = y`` into a parallel region (OR-Library set: 84 s with them,
+70 s without). These options do not always hold: a parallel kernel called from another one
+is compiled with every pass on, and such a build can stay in numba's cache. So the parallel
+kernels (``_..._parallel``) hold nothing but a ``prange`` over a serial block function
+(``_..._block``), and the public kernels are serial and call them only for more than one
+block: on the one-block path no parallel region ever opens. (pmed36 on two threads took 44 s
+and 89 CPU s with a region per call, against 34 s and 35 CPU s now.)"""
 _ROW_BLOCKS = 16
 """Fixed row blocks of the parallel sums (from ``_PARALLEL_MIN_PAIRS`` pairs up): every sum
 adds the same partial sums in the same order whatever the number of threads, so bounds and
@@ -45,35 +54,118 @@ calls these kernels at every node) took 93–121 s with 16 blocks against 64 s i
 @njit(cache=True)
 def _blocks(n_pairs: int, blocks: int) -> int:
     """How many row blocks a pass over ``n_pairs`` pairs uses: ``blocks``, or 1 when small.
-    It depends on the size only, never on the number of threads."""
+    It depends on the size only, never on the number of threads. One block runs in the
+    calling thread, outside any parallel kernel (see ``_PRANGE_ONLY``)."""
     return blocks if n_pairs >= _PARALLEL_MIN_PAIRS else 1
 
 
-@njit(cache=True, parallel=_PRANGE_ONLY)
-def site_values(
-    start: np.ndarray, site: np.ndarray, cost: np.ndarray, multiplier: np.ndarray, n_sites: int
-) -> np.ndarray:
-    """ρ_j = Σ_i min(0, c_ij − λ_i) over the candidate pairs (row blocks in parallel)."""
+@njit(cache=True)
+def near_rows(
+    start: np.ndarray, site: np.ndarray, cost: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first ``width`` pairs of every row (all of a shorter row), packed: the near rows.
+
+    A copy, not a reduction: the kernels that take near rows read a row's near part first
+    and go on in the full row only when they need pairs beyond it (:func:`_row_part`).
+    Most passes stop early in every row, so they then read a few packed megabytes instead of
+    touching a new page of the full arrays in every row.
+    """
     n = start.shape[0] - 1
+    near_start = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        near_start[i + 1] = near_start[i] + min(width, start[i + 1] - start[i])
+    near_site = np.empty(near_start[n], dtype=np.int64)
+    near_cost = np.empty(near_start[n])
+    for i in range(n):
+        first = start[i]
+        for t in range(near_start[i + 1] - near_start[i]):
+            near_site[near_start[i] + t] = site[first + t]
+            near_cost[near_start[i] + t] = cost[first + t]
+    return near_start, near_site, near_cost
+
+
+@njit(cache=True, inline="always")
+def _row_range(i: int, part: int, start: np.ndarray, near_start: np.ndarray) -> tuple[int, int]:
+    """Row i in two parts, in order: part 0 is its near pairs (in the near arrays), part 1
+    the rest of the full row (in the full arrays). Passing the full arrays as the near ones
+    makes part 1 empty. Kernels pick the array by part per element, not as a returned
+    array: handing arrays around inside the row loop costs a reference count each time."""
+    if part == 0:
+        return near_start[i], near_start[i + 1]
+    return start[i] + near_start[i + 1] - near_start[i], start[i + 1]
+
+
+@njit(cache=True)
+def _site_values_block(
+    block: int,
+    blocks: int,
+    rows: Rows,
+    multiplier: np.ndarray,
+    partial: np.ndarray,
+) -> None:
+    """Row block ``block`` of :func:`site_values`, summed into ``partial[block]``."""
+    start, site, cost, near_start, near_site, near_cost = rows
+    n = start.shape[0] - 1
+    for i in range(block * n // blocks, (block + 1) * n // blocks):
+        for part in range(2):
+            first, last = _row_range(i, part, start, near_start)
+            ended = False
+            for k in range(first, last):
+                reduced = (near_cost[k] if part == 0 else cost[k]) - multiplier[i]
+                if reduced >= 0.0:
+                    ended = True  # costs ascend within a row: no further pair contributes
+                    break
+                j = near_site[k] if part == 0 else site[k]
+                partial[block, j] += reduced
+            if ended:
+                break
+
+
+@njit(cache=True, parallel=_PRANGE_ONLY)
+def _site_values_parallel(
+    blocks: int,
+    rows: Rows,
+    multiplier: np.ndarray,
+    partial: np.ndarray,
+) -> None:
+    """:func:`_site_values_block` for every block, blocks in parallel (nothing else here:
+    see ``_PRANGE_ONLY``)."""
+    for block in numba.prange(blocks):
+        _site_values_block(block, blocks, rows, multiplier, partial)
+
+
+@njit(cache=True)
+def site_values(
+    rows: Rows,
+    multiplier: np.ndarray,
+    n_sites: int,
+) -> np.ndarray:
+    """ρ_j = Σ_i min(0, c_ij − λ_i) over the candidate pairs (row blocks in parallel; near
+    rows as in :func:`near_rows`, or the full arrays again)."""
+    cost = rows[2]
     blocks = _blocks(cost.shape[0], _ROW_BLOCKS)
     partial = np.zeros((blocks, n_sites))
-    for block in numba.prange(blocks):
-        for i in range(block * n // blocks, (block + 1) * n // blocks):
-            for k in range(start[i], start[i + 1]):
-                reduced = cost[k] - multiplier[i]
-                if reduced >= 0.0:
-                    break  # costs ascend within a row: no further pair contributes
-                partial[block, site[k]] += reduced
-    value = np.zeros(n_sites)
-    for block in range(blocks):
-        value += partial[block]
-    return value
+    if blocks == 1:  # no parallel region: see _blocks
+        _site_values_block(0, 1, rows, multiplier, partial)
+    else:
+        _site_values_parallel(blocks, rows, multiplier, partial)
+    return _block_sum(partial)
+
+
+@njit(cache=True)
+def _block_sum(partial: np.ndarray) -> np.ndarray:
+    """Σ over the rows of ``partial`` (row blocks' partial sums), added in block order."""
+    total = np.zeros(partial.shape[1])
+    for block in range(partial.shape[0]):
+        for j in range(partial.shape[1]):
+            total[j] += partial[block, j]
+    return total
 
 
 @njit(cache=True)
 def ordered_sum(values: np.ndarray) -> float:
-    """Σ values, added in index order. Inside a parallel kernel numba sums ``values.sum()``
-    in thread order, whatever ``_PRANGE_ONLY`` says (the thread-count test catches it)."""
+    """Σ values, added in index order. Inside a parallel kernel numba may sum
+    ``values.sum()`` in thread order (the thread-count test catches it)."""
     total = 0.0
     for value in values:
         total += value
@@ -102,9 +194,7 @@ def choose_sites(
 
 @njit(cache=True)
 def subgradient_ascent(
-    start: np.ndarray,
-    site: np.ndarray,
-    cost: np.ndarray,
+    rows: Rows,
     fixed: np.ndarray,
     free: np.ndarray,
     n_free: int,
@@ -126,17 +216,57 @@ def subgradient_ascent(
     """
     best_multiplier = multiplier.copy()
     best_bound, iterations, _, _, _ = resume_ascent(
-        start, site, cost, fixed, free, n_free, multiplier, best_multiplier, -np.inf,
+        rows, fixed, free, n_free, multiplier, best_multiplier, -np.inf,
         step_target, stop_above, max_iterations, patience, initial_scale, 0, min_scale,
     )
     return best_bound, best_multiplier, iterations
 
 
+@njit(cache=True)
+def _subgradient_block(
+    block: int,
+    blocks: int,
+    rows: Rows,
+    multiplier: np.ndarray,
+    chosen: np.ndarray,
+    subgradient: np.ndarray,
+) -> None:
+    """g_i = 1 − Σ_{j chosen, c_ij < λ_i} 1 for the rows of block ``block``."""
+    start, site, cost, near_start, near_site, near_cost = rows
+    n = start.shape[0] - 1
+    for i in range(block * n // blocks, (block + 1) * n // blocks):
+        served = 0.0
+        for part in range(2):
+            first, last = _row_range(i, part, start, near_start)
+            ended = False
+            for k in range(first, last):
+                if (near_cost[k] if part == 0 else cost[k]) >= multiplier[i]:
+                    ended = True
+                    break
+                if chosen[near_site[k] if part == 0 else site[k]]:
+                    served += 1.0
+            if ended:
+                break
+        subgradient[i] = 1.0 - served
+
+
 @njit(cache=True, parallel=_PRANGE_ONLY)
+def _subgradient_parallel(
+    blocks: int,
+    rows: Rows,
+    multiplier: np.ndarray,
+    chosen: np.ndarray,
+    subgradient: np.ndarray,
+) -> None:
+    """:func:`_subgradient_block` for every block, blocks in parallel (nothing else here:
+    see ``_PRANGE_ONLY``)."""
+    for block in numba.prange(blocks):
+        _subgradient_block(block, blocks, rows, multiplier, chosen, subgradient)
+
+
+@njit(cache=True)
 def resume_ascent(
-    start: np.ndarray,
-    site: np.ndarray,
-    cost: np.ndarray,
+    rows: Rows,
     fixed: np.ndarray,
     free: np.ndarray,
     n_free: int,
@@ -160,6 +290,7 @@ def resume_ascent(
     since the last improvement, and whether the ascent stopped by itself (scale below
     ``min_scale``, bound above ``stop_above``, or g = 0) rather than by the iteration limit.
     """
+    start, cost = rows[0], rows[2]
     n = start.shape[0] - 1
     n_sites = fixed.shape[0]
     chosen = np.zeros(n_sites, dtype=np.bool_)
@@ -169,7 +300,9 @@ def resume_ascent(
     tolerance = 1e-9 * max(1.0, abs(step_target))
     while iteration < max_iterations:
         iteration += 1
-        value = site_values(start, site, cost, multiplier, n_sites)
+        value = site_values(
+            rows, multiplier, n_sites
+        )
         bound = ordered_sum(multiplier) + choose_sites(value, fixed, free, n_free, chosen)
         if bound > best_bound + tolerance:
             best_bound = bound
@@ -186,15 +319,10 @@ def resume_ascent(
                 continue
         if best_bound > stop_above:
             return best_bound, iteration, scale, since_improvement, True
-        for block in numba.prange(blocks):
-            for i in range(block * n // blocks, (block + 1) * n // blocks):
-                served = 0.0
-                for k in range(start[i], start[i + 1]):
-                    if cost[k] >= multiplier[i]:
-                        break
-                    if chosen[site[k]]:
-                        served += 1.0
-                subgradient[i] = 1.0 - served
+        if blocks == 1:  # no parallel region: see _blocks
+            _subgradient_block(0, 1, rows, multiplier, chosen, subgradient)
+        else:
+            _subgradient_parallel(blocks, rows, multiplier, chosen, subgradient)
         norm = 0.0
         for i in range(n):  # in order: the same sum whatever the number of threads
             norm += subgradient[i] * subgradient[i]
@@ -323,9 +451,7 @@ def transpose(
 # ---------------------------------------------------------------------- heuristic on sorted rows
 @njit(cache=True)
 def nearest_two_sorted(
-    start: np.ndarray,
-    site: np.ndarray,
-    cost: np.ndarray,
+    rows: Rows,
     is_open: np.ndarray,
     penalty: float,
     best: np.ndarray,
@@ -334,31 +460,79 @@ def nearest_two_sorted(
 ) -> None:
     """Per demand row: cheapest open cost b1, its site s1 and the second-cheapest cost b2.
 
-    Rows ascend in cost, so each row is read only up to its second open site; ``penalty``
-    (and s1 = −1) stands in for a missing one.
+    Rows ascend in cost, so each row is read only up to its second open site (near part
+    first, :func:`near_rows`); ``penalty`` (and s1 = −1) stands in for a missing one.
     """
+    start, site, cost, near_start, near_site, near_cost = rows
     for i in range(start.shape[0] - 1):
         b1 = penalty
         b2 = penalty
         s1 = -1
-        for k in range(start[i], start[i + 1]):
-            if is_open[site[k]]:
-                if s1 < 0:
-                    b1 = cost[k]
-                    s1 = site[k]
-                else:
-                    b2 = cost[k]
-                    break
+        for part in range(2):
+            first, last = _row_range(i, part, start, near_start)
+            ended = False
+            for k in range(first, last):
+                j = near_site[k] if part == 0 else site[k]
+                if is_open[j]:
+                    c = near_cost[k] if part == 0 else cost[k]
+                    if s1 < 0:
+                        b1 = c
+                        s1 = j
+                    else:
+                        b2 = c
+                        ended = True
+                        break
+            if ended:
+                break
         best[i] = b1
         best_site[i] = s1
         second[i] = b2
 
 
+@njit(cache=True)
+def _gain_block(
+    block: int,
+    blocks: int,
+    rows: Rows,
+    best: np.ndarray,
+    partial: np.ndarray,
+) -> None:
+    """The greedy's savings Σ_i max(0, b1_i − c_ij) of block ``block``, into
+    ``partial[block]``."""
+    start, site, cost, near_start, near_site, near_cost = rows
+    n = start.shape[0] - 1
+    for i in range(block * n // blocks, (block + 1) * n // blocks):
+        b1 = best[i]
+        for part in range(2):
+            first, last = _row_range(i, part, start, near_start)
+            ended = False
+            for k in range(first, last):
+                c = near_cost[k] if part == 0 else cost[k]
+                if c >= b1:
+                    ended = True
+                    break
+                j = near_site[k] if part == 0 else site[k]
+                partial[block, j] += b1 - c
+            if ended:
+                break
+
+
 @njit(cache=True, parallel=_PRANGE_ONLY)
+def _gain_parallel(
+    blocks: int,
+    rows: Rows,
+    best: np.ndarray,
+    partial: np.ndarray,
+) -> None:
+    """:func:`_gain_block` for every block, blocks in parallel (nothing else here:
+    see ``_PRANGE_ONLY``)."""
+    for block in numba.prange(blocks):
+        _gain_block(block, blocks, rows, best, partial)
+
+
+@njit(cache=True)
 def greedy_sorted(
-    start: np.ndarray,
-    site: np.ndarray,
-    cost: np.ndarray,
+    rows: Rows,
     is_open: np.ndarray,
     can_open: np.ndarray,
     best: np.ndarray,
@@ -367,8 +541,10 @@ def greedy_sorted(
     """Open ``n_to_open`` more sites, each time the one of largest saving Σ_i max(0, b1_i − c_ij).
 
     ``best`` holds b1_i (the penalty where i has no open site) and is updated. Only the pairs
-    cheaper than b1_i are read, a prefix of each ascending row. Ties go to the lowest j.
+    cheaper than b1_i are read, a prefix of each ascending row (near part first,
+    :func:`near_rows`). Ties go to the lowest j.
     """
+    start, site, cost, near_start, near_site, near_cost = rows
     m = is_open.shape[0]
     n = start.shape[0] - 1
     gain = np.zeros(m)
@@ -376,14 +552,10 @@ def greedy_sorted(
     partial = np.zeros((blocks, m))
     for _ in range(n_to_open):
         partial[:] = 0.0
-        for block in numba.prange(blocks):
-            for i in range(block * n // blocks, (block + 1) * n // blocks):
-                b1 = best[i]
-                for k in range(start[i], start[i + 1]):
-                    c = cost[k]
-                    if c >= b1:
-                        break
-                    partial[block, site[k]] += b1 - c
+        if blocks == 1:  # no parallel region: see _blocks
+            _gain_block(0, 1, rows, best, partial)
+        else:
+            _gain_parallel(blocks, rows, best, partial)
         gain[:] = 0.0
         for block in range(blocks):
             gain += partial[block]
@@ -396,20 +568,89 @@ def greedy_sorted(
         if chosen < 0:
             return
         is_open[chosen] = True
-        for i in range(start.shape[0] - 1):
-            for k in range(start[i], start[i + 1]):
-                if cost[k] >= best[i]:
+        for i in range(n):
+            for part in range(2):
+                first, last = _row_range(i, part, start, near_start)
+                ended = False
+                for k in range(first, last):
+                    c = near_cost[k] if part == 0 else cost[k]
+                    if c >= best[i]:
+                        ended = True
+                        break
+                    if (near_site[k] if part == 0 else site[k]) == chosen:
+                        best[i] = c
+                        ended = True
+                        break
+                if ended:
                     break
-                if site[k] == chosen:
-                    best[i] = cost[k]
+
+
+@njit(cache=True)
+def _swap_block(
+    block: int,
+    blocks: int,
+    rows: Rows,
+    is_open: np.ndarray,
+    can_open: np.ndarray,
+    best: np.ndarray,
+    best_site: np.ndarray,
+    second: np.ndarray,
+    slot: np.ndarray,
+    tables: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    """The extra, gain and loss tables of :func:`interchange_sorted` for the rows of block
+    ``block``, into ``tables[t][block]``."""
+    start, site, cost, near_start, near_site, near_cost = rows
+    extra_part, gain_part, loss_part = tables
+    n = start.shape[0] - 1
+    for i in range(block * n // blocks, (block + 1) * n // blocks):
+        r = best_site[i]
+        b1 = best[i]
+        b2 = second[i]
+        row_slot = -1
+        if r >= 0:
+            loss_part[block, r] += b2 - b1
+            row_slot = slot[r]
+        for part in range(2):
+            first, last = _row_range(i, part, start, near_start)
+            ended = False
+            for k in range(first, last):
+                c = near_cost[k] if part == 0 else cost[k]
+                if c >= b2:
+                    ended = True
                     break
+                j = near_site[k] if part == 0 else site[k]
+                if is_open[j] or not can_open[j]:
+                    continue
+                if c < b1:
+                    gain_part[block, j] += b1 - c
+                if row_slot >= 0:
+                    extra_part[block, row_slot, j] += b2 - max(c, b1)
+            if ended:
+                break
 
 
 @njit(cache=True, parallel=_PRANGE_ONLY)
+def _swap_parallel(
+    blocks: int,
+    rows: Rows,
+    is_open: np.ndarray,
+    can_open: np.ndarray,
+    best: np.ndarray,
+    best_site: np.ndarray,
+    second: np.ndarray,
+    slot: np.ndarray,
+    tables: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    """:func:`_swap_block` for every block, blocks in parallel (nothing else here:
+    see ``_PRANGE_ONLY``)."""
+    for block in numba.prange(blocks):
+        _swap_block(block, blocks, rows, is_open, can_open, best, best_site, second, slot, tables)
+
+
+@njit(cache=True)
 def interchange_sorted(
-    start: np.ndarray,
-    site: np.ndarray,
-    cost: np.ndarray,
+    rows: Rows,
     is_open: np.ndarray,
     can_open: np.ndarray,
     removable: np.ndarray,
@@ -427,13 +668,15 @@ def interchange_sorted(
         gain_j = Σ_i max(0, b1_i − c_ij),   loss_r = Σ_{i: s1_i = r} (b2_i − b1_i),
         extra(r, j) = Σ_{i: s1_i = r, c_ij < b2_i} (b2_i − max(c_ij, b1_i)).
 
-    One pass reads each row only up to b2_i (a prefix of the ascending row) and fills the
-    (open removable sites × sites) table of extra; the best swap is applied while Δ <
-    −``tolerance``. A pair missing from a row only makes b2_i larger (the loss of closing
-    r is then overestimated), so every swap applied lowers the true cost. The pass runs in
+    One pass reads each row only up to b2_i (a prefix of the ascending row, near part first,
+    :func:`near_rows`) and fills the (open removable sites × sites) table of extra; the best
+    swap is applied while Δ < −``tolerance``. A pair missing from a row only makes b2_i
+    larger (the loss of closing r is then overestimated), so every swap applied lowers the
+    true cost. The pass runs in
     ``_SWAP_BLOCKS`` fixed row blocks in parallel, each with its own table (one block, in row
     order, below ``_PARALLEL_MIN_PAIRS`` pairs).
     """
+    start, cost = rows[0], rows[2]
     n = start.shape[0] - 1
     m = is_open.shape[0]
     best = np.empty(n)
@@ -443,7 +686,7 @@ def interchange_sorted(
     blocks = _blocks(cost.shape[0], _SWAP_BLOCKS)
     swaps = 0
     while swaps < max_swaps:
-        nearest_two_sorted(start, site, cost, is_open, penalty, best, best_site, second)
+        nearest_two_sorted(rows, is_open, penalty, best, best_site, second)
         open_list = np.flatnonzero(is_open & removable)
         q = open_list.shape[0]
         if q == 0:
@@ -454,26 +697,11 @@ def interchange_sorted(
         extra_part = np.zeros((blocks, q, m))
         gain_part = np.zeros((blocks, m))
         loss_part = np.zeros((blocks, m))
-        for block in numba.prange(blocks):
-            for i in range(block * n // blocks, (block + 1) * n // blocks):
-                r = best_site[i]
-                b1 = best[i]
-                b2 = second[i]
-                row_slot = -1
-                if r >= 0:
-                    loss_part[block, r] += b2 - b1
-                    row_slot = slot[r]
-                for k in range(start[i], start[i + 1]):
-                    c = cost[k]
-                    if c >= b2:
-                        break
-                    j = site[k]
-                    if is_open[j] or not can_open[j]:
-                        continue
-                    if c < b1:
-                        gain_part[block, j] += b1 - c
-                    if row_slot >= 0:
-                        extra_part[block, row_slot, j] += b2 - max(c, b1)
+        tables = (extra_part, gain_part, loss_part)
+        if blocks == 1:  # no parallel region: see _blocks
+            _swap_block(0, 1, rows, is_open, can_open, best, best_site, second, slot, tables)
+        else:
+            _swap_parallel(blocks, rows, is_open, can_open, best, best_site, second, slot, tables)
         extra, gain, loss = extra_part[0], gain_part[0], loss_part[0]
         for block in range(1, blocks):
             extra += extra_part[block]

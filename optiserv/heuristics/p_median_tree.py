@@ -172,14 +172,15 @@ class _Search:
         free = node.allowed & ~node.fixed
         n_free = self.p - int(node.fixed.sum())
         settings = self.settings
+        rows = (node.start, node.site, node.cost) * 2  # few pairs: their own near rows
         bound, multiplier, iterations = subgradient_ascent(
-            node.start, node.site, node.cost, node.fixed, free, n_free, node.multiplier,
+            rows, node.fixed, free, n_free, node.multiplier,
             self.best_cost, self.limit, settings.max_iterations, settings.patience,
             settings.initial_scale, settings.min_scale,
         )
         self.iterations += int(iterations)
         node.multiplier = multiplier
-        value = site_values(node.start, node.site, node.cost, multiplier, node.fixed.size)
+        value = site_values(rows, multiplier, node.fixed.size)
         chosen = np.zeros(node.fixed.size, dtype=np.bool_)
         choose_sites(value, node.fixed, free, n_free, chosen)
         return float(bound), value, chosen
