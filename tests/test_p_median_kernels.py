@@ -17,6 +17,7 @@ from optiserv.heuristics._p_median_kernels import (
     dense_candidate_pairs,
     near_rows,
     sort_rows,
+    stable_order,
     transpose,
 )
 from optiserv.heuristics.p_median import greedy_interchange, lagrangian_bound
@@ -388,3 +389,23 @@ def test_near_rows_give_the_same_search_bit_for_bit(
     near = run()
     assert calls and set(calls) == {width}  # the near rows were used
     assert near == full
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_stable_order_is_the_stable_argsort(seed: int) -> None:
+    """The bucket sort of the dense candidate pairs gives exactly the merge sort's order:
+    spread values, ties, all equal, one value, none, clustered values (the merge sort
+    fallback), values far apart in magnitude."""
+    rng = np.random.default_rng(seed)
+    cases = [
+        rng.uniform(0.0, 1e5, 951),
+        rng.integers(0, 20, 300).astype(float),
+        np.full(40, 7.5),
+        np.array([3.0]),
+        np.zeros(0),
+        np.concatenate([rng.uniform(0.0, 1e-9, 200), [1e6]]),
+        np.concatenate([rng.uniform(0.0, 1.0, 50), rng.uniform(1e12, 2e12, 50)]),
+        np.sqrt(rng.integers(0, 10_000, 500).astype(float)),
+    ]
+    for values in cases:
+        assert np.array_equal(stable_order(values), np.argsort(values, kind="stable"))

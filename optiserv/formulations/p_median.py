@@ -17,6 +17,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -31,6 +32,7 @@ from optiserv.geometry import travel_costs
 from optiserv.heuristics._p_median_kernels import (
     candidate_pairs,
     dense_candidate_pairs,
+    row_scaled,
     sort_rows,
     surviving_reach,
 )
@@ -57,11 +59,8 @@ __all__ = ["PMedian", "PMedianData", "prepare_p_median", "reduce_by_bound"]
 FormulationName = Literal["auto", "radius", "assignment"]
 SearchName = Literal["auto", "tree", "mip"]
 
-# Candidate pairs (demand, site, distance), row offsets and thresholds T_i.
-_Pairs = tuple[
-    NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.int64],
-    NDArray[np.float64],
-]
+# Candidate pairs (site, distance), row offsets and thresholds T_i.
+_Pairs = tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]
 
 # "auto" search: the MIP when the reduced model has at most this many pairs per demand point.
 _SMALL_MIP_PAIRS_PER_DEMAND = 8
@@ -83,13 +82,14 @@ class PMedianData:
     costs
         d_ij for every reachable pair (i, j) (cost unit), forbidden sites included: they
         never open (``site_upper``), and no candidate pair holds one.
-    demand, site, distance
-        The candidate pairs (i, j), sorted by demand i, then d_ij, then site j: those with
-        y_j not fixed to 0 and d_ij ≤ T_i = min(F_i, C_i, U_i). F_i is the distance to i's
-        nearest site fixed open. C_i is the distance to i's (m' − p + 1)-th nearest site that
-        may open, m' being the number of such sites: any m' − p + 1 of them contain an open
-        site, as exactly p are open. U_i comes from the Lagrangian bound (see
-        :func:`reduce_by_bound`); each is ``inf`` when undefined.
+    site, distance
+        The candidate pairs (i, j) (i given by ``start``, or :attr:`demand`), sorted by
+        demand i, then d_ij, then site j: those with y_j not fixed to 0 and d_ij ≤ T_i =
+        min(F_i, C_i, U_i). F_i is the distance to i's nearest site fixed open. C_i is the
+        distance to i's (m' − p + 1)-th nearest site that may open, m' being the number of
+        such sites: any m' − p + 1 of them contain an open site, as exactly p are open. U_i
+        comes from the Lagrangian bound (see :func:`reduce_by_bound`); each is ``inf`` when
+        undefined.
     start
         (n + 1,) offsets of each demand point's pairs in those arrays.
     threshold
@@ -109,7 +109,6 @@ class PMedianData:
     """
 
     costs: CostMatrix
-    demand: NDArray[np.int64]
     site: NDArray[np.int64]
     distance: NDArray[np.float64]
     start: NDArray[np.int64]
@@ -127,6 +126,16 @@ class PMedianData:
         """Number of candidate pairs kept."""
         return int(self.site.size)
 
+    @cached_property
+    def demand(self) -> NDArray[np.int64]:
+        """The demand point i of every candidate pair (made when first asked for: the
+        kernels read the row offsets ``start`` instead)."""
+        return np.repeat(np.arange(self.start.size - 1, dtype=np.int64), np.diff(self.start))
+
+    def pair_cost(self, weight: NDArray[np.float64]) -> NDArray[np.float64]:
+        """w_i d_ij of every candidate pair."""
+        return row_scaled(self.start, np.asarray(weight, dtype=np.float64), self.distance)
+
 
 def _candidate_pairs(
     start: NDArray[np.int64],
@@ -140,8 +149,8 @@ def _candidate_pairs(
 ) -> _Pairs:
     """Keep the sorted pairs with y_j allowed and d_ij ≤ T_i = min(F_i, C_i, cap_i).
 
-    ``start`` gives each demand point's pairs, ascending in d_ij. Returns the kept (demand,
-    site, distance), the row offsets and T_i.
+    ``start`` gives each demand point's pairs, ascending in d_ij. Returns the kept (site,
+    distance), the row offsets and T_i.
     """
     allowed = upper > 0
     rank = int(allowed.sum()) - int(p)  # 0-based rank of the (m' − p + 1)-th nearest site
@@ -149,8 +158,7 @@ def _candidate_pairs(
         start, site, distance, allowed, lower > 0, rank,
         np.full(n_demand, np.inf) if cap is None else np.asarray(cap, dtype=np.float64),
     )
-    demand = np.repeat(np.arange(n_demand, dtype=np.int64), np.diff(new_start))
-    return demand, site, distance, new_start, threshold
+    return site, distance, new_start, threshold
 
 
 def prepare_p_median(instance: Instance, p: int) -> PMedianData:
@@ -168,16 +176,13 @@ def prepare_p_median(instance: Instance, p: int) -> PMedianData:
         start, site, distance, threshold = dense_candidate_pairs(
             dense, upper > 0, lower > 0, rank, np.full(instance.n_demand, np.inf)
         )
-        demand = np.repeat(np.arange(instance.n_demand, dtype=np.int64), np.diff(start))
     else:
         sites, distances = sort_rows(costs.indptr, costs.indices, costs.data)
-        demand, site, distance, start, threshold = _candidate_pairs(
+        site, distance, start, threshold = _candidate_pairs(
             costs.indptr, sites, distances, instance.n_demand, lower, upper, p
         )
     unreachable = np.flatnonzero(np.diff(start) == 0).astype(np.int64)
-    return PMedianData(
-        costs, demand, site, distance, start, threshold, unreachable, lower, upper
-    )
+    return PMedianData(costs, site, distance, start, threshold, unreachable, lower, upper)
 
 
 def reduce_by_bound(
@@ -205,7 +210,7 @@ def reduce_by_bound(
     at least as good as the incumbent, which stays feasible. The optimum is unchanged.
     ``pair_cost`` is w_i d_ij of ``data``'s pairs, when the caller already has it.
     """
-    cost = instance.weight()[data.demand] * data.distance if pair_cost is None else pair_cost
+    cost = data.pair_cost(instance.weight()) if pair_cost is None else pair_cost
     lower, upper = data.site_lower, data.site_upper
     fixed = lower > 0
     free = (upper > 0) & ~fixed
@@ -224,7 +229,7 @@ def reduce_by_bound(
     )
     new_lower = np.where(force_open, 1.0, lower)
     new_upper = np.where(close, 0.0, upper)
-    demand, site, distance, start, threshold = _candidate_pairs(
+    site, distance, start, threshold = _candidate_pairs(
         data.start, data.site, data.distance, instance.n_demand, new_lower, new_upper, p, cap
     )
     if (np.diff(start) == 0).any():  # cannot happen for a plan that serves everyone
@@ -239,7 +244,6 @@ def reduce_by_bound(
     }
     return replace(
         data,
-        demand=demand,
         site=site,
         distance=distance,
         start=start,
@@ -258,14 +262,14 @@ def _with_site_bounds(
     upper: NDArray[np.float64],
 ) -> PMedianData:
     """The same problem with tighter bounds on y_j; thresholds T_i are kept and tightened."""
-    demand, site, distance, start, threshold = _candidate_pairs(
+    site, distance, start, threshold = _candidate_pairs(
         data.start, data.site, data.distance, instance.n_demand, lower, upper, p,
         data.threshold,
     )
     if (np.diff(start) == 0).any():  # cannot happen for a plan that serves everyone
         return data
     return replace(
-        data, demand=demand, site=site, distance=distance, start=start, threshold=threshold,
+        data, site=site, distance=distance, start=start, threshold=threshold,
         site_lower=lower, site_upper=upper,
     )
 
@@ -468,7 +472,7 @@ class PMedian(Formulation):
         plan = prepared.plan
         assert plan is not None and prepared.multipliers is not None
         weight = instance.weight()
-        cost = weight[prepared.demand] * prepared.distance
+        cost = prepared.pair_cost(weight)
         return lagrangian_branch_and_bound(
             prepared.costs, weight, int(self.p),
             start=prepared.start, site=prepared.site, cost=cost,
@@ -553,7 +557,7 @@ class PMedian(Formulation):
         """
         p = int(self.p)
         weight = instance.weight()
-        pair_cost = weight[prepared.demand] * prepared.distance  # w_i d_ij, per stage's data
+        pair_cost = prepared.pair_cost(weight)  # w_i d_ij, per stage's data
         plan = greedy_interchange(
             prepared.costs, weight, p,
             fixed=instance.sites.fixed, forbidden=instance.sites.forbidden,
@@ -578,7 +582,7 @@ class PMedian(Formulation):
                 if bound is None or not free.any():
                     break
                 close, force_open = probe_sites(
-                    data.start, data.site, weight[data.demand] * data.distance, p,
+                    data.start, data.site, data.pair_cost(weight), p,
                     fixed=data.site_lower > 0, forbidden=data.site_upper == 0,
                     upper_bound=plan.objective, bound=bound, deadline=deadline,
                 )
@@ -594,7 +598,7 @@ class PMedian(Formulation):
                 )
             found = [plan]
             if stage > 1:
-                pair_cost = weight[data.demand] * data.distance
+                pair_cost = data.pair_cost(weight)
 
             def improve(
                 chosen: NDArray[np.bool_],

@@ -776,6 +776,56 @@ def candidate_pairs(
     return new_start, new_site, new_distance, threshold
 
 
+_BUCKET_LIMIT = 32
+""":func:`stable_order` falls back to a merge sort when a bucket holds more values than this
+(clustered values: insertion within a bucket would then cost its size squared)."""
+
+
+@njit(cache=True)
+def stable_order(values: np.ndarray) -> np.ndarray:
+    """The stable ascending order of finite ``values``: ``np.argsort(values, kind="stable")``.
+
+    A bucket sort: as many buckets as values between the smallest and the largest, filled in
+    index order, then insertion within each bucket (stable: a value moves only past larger
+    ones). The bucket of v, ⌊(v − lo) · scale⌋, never decreases as v grows, so the order is
+    exactly the merge sort's. Expected linear time on spread-out values, as a row's
+    distances are; a crowded bucket (> ``_BUCKET_LIMIT``) sends the row to the merge sort.
+    """
+    size = values.shape[0]
+    if size < 2:
+        return np.arange(size)
+    low = values.min()
+    high = values.max()
+    if not high > low:
+        return np.arange(size)  # all equal: already in index order
+    scale = size / (high - low)
+    bucket = np.empty(size, dtype=np.int64)
+    filled = np.zeros(size + 1, dtype=np.int64)
+    for t in range(size):
+        b = min(int((values[t] - low) * scale), size - 1)
+        bucket[t] = b
+        filled[b + 1] += 1
+    for b in range(size):
+        if filled[b + 1] > _BUCKET_LIMIT:
+            return np.argsort(values, kind="mergesort")
+        filled[b + 1] += filled[b]
+    order = np.empty(size, dtype=np.int64)
+    for t in range(size):
+        order[filled[bucket[t]]] = t
+        filled[bucket[t]] += 1
+    # insertion: a value of a later bucket is larger than any of an earlier one, so values
+    # only move within their bucket
+    for t in range(1, size):
+        moving = order[t]
+        value = values[moving]
+        u = t
+        while u > 0 and values[order[u - 1]] > value:
+            order[u] = order[u - 1]
+            u -= 1
+        order[u] = moving
+    return order
+
+
 @njit(cache=True, parallel=_PRANGE_ONLY)
 def dense_candidate_pairs(
     dense: np.ndarray, allowed: np.ndarray, fixed: np.ndarray, rank: int, cap: np.ndarray
@@ -826,12 +876,23 @@ def dense_candidate_pairs(
                 columns[kept] = j
                 values[kept] = d
                 kept += 1
-        order = np.argsort(values, kind="mergesort")  # stable: ties stay in ascending j
+        order = stable_order(values)  # ties stay in ascending j
         first = new_start[i]
         for t in range(kept):
             site[first + t] = columns[order[t]]
             distance[first + t] = values[order[t]]
     return new_start, site, distance, threshold
+
+
+@njit(cache=True)
+def row_scaled(start: np.ndarray, scale: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values`` of each CSR row i times ``scale[i]`` (w_i d_ij from the row offsets, without
+    a demand index per pair)."""
+    out = np.empty(values.shape[0])
+    for i in range(start.shape[0] - 1):
+        for k in range(start[i], start[i + 1]):
+            out[k] = scale[i] * values[k]
+    return out
 
 
 @njit(cache=True)

@@ -44,6 +44,7 @@ from optiserv.heuristics._p_median_kernels import (
     near_rows,
     nearest_two_sorted,
     resume_ascent,
+    row_scaled,
     site_values,
     subgradient_ascent,
     transpose,
@@ -334,7 +335,7 @@ def greedy_interchange(
         start = np.ascontiguousarray(pairs[0], dtype=np.int64)
         site = np.ascontiguousarray(pairs[1], dtype=np.int64)
         if pair_cost is None:
-            pair_cost = np.repeat(weight, np.diff(start)) * np.asarray(pairs[2], dtype=np.float64)
+            pair_cost = row_scaled(start, weight, np.asarray(pairs[2], dtype=np.float64))
         pair_cost = np.ascontiguousarray(pair_cost, dtype=np.float64)
         penalty, tolerance = _penalty(start, pair_cost)
         sorted_rows = (start, site, pair_cost, *_near(start, site, pair_cost, m, int(p)))
@@ -353,7 +354,7 @@ def greedy_interchange(
         costs = CostMatrix.from_pairs(
             rows, costs.indices[allowed], costs.data[allowed], costs.shape, costs.unit
         )
-    weighted = np.repeat(weight, np.diff(costs.indptr)) * costs.data
+    weighted = row_scaled(costs.indptr, weight, costs.data)
     penalty, tolerance = _penalty(costs.indptr, weighted)
     col_ptr, col_rows, col_cost = _columns(costs, weighted)
     _nearest_two(costs.indptr, costs.indices, weighted, is_open, penalty, best, best_site, second)
