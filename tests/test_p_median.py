@@ -469,3 +469,40 @@ def test_orlib_pmed_reaches_published_optimum(number: int) -> None:
     assert solution.status is Status.OPTIMAL
     assert round(solution.objective) == optimum
     assert solution.objective == pytest.approx(optimum, abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_tree_restarting_waiting_children_from_the_root_pairs_is_exact(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above ``_SHARED_PAIRS`` a waiting open child starts again from the root's pairs
+    instead of its parent's reduced ones (a superset, to bound the tree's memory): forced
+    here on small trees, the tree still proves the brute-force optimum, on a dense-backed
+    cost matrix that it never turns into CSR arrays (pricing reads the open columns)."""
+    from optiserv.heuristics import p_median_tree
+
+    monkeypatch.setattr(p_median_tree, "_SHARED_PAIRS", 0)
+    rng = np.random.default_rng(seed)  # random integer costs: trees branch
+    instance = Instance.from_arrays(
+        np.zeros((30, 2)), np.zeros((13, 2)), weights=rng.integers(0, 6, 30),
+        costs=CostMatrix.from_dense(rng.integers(1, 30, (30, 13)).astype(float)),
+    )
+    weight = instance.weight()
+    results = {}
+    for p in (3, 4, 6):
+        data = prepare_p_median(instance, p)
+        fixed, allowed = data.site_lower > 0, data.site_upper > 0
+        poor = np.flatnonzero(allowed)[:p]
+        results[p] = lagrangian_branch_and_bound(
+            data.costs, weight, p, start=data.start, site=data.site,
+            cost=data.pair_cost(weight), fixed=fixed, allowed=allowed,
+            multipliers=np.zeros(instance.n_demand), incumbent=poor,
+            incumbent_cost=float(weight @ instance.costs.dense()[:, poor].min(axis=1)),
+            integral=True,
+        )
+        assert data.costs.dense_backed  # before the brute force below reads every pair
+    for p, result in results.items():
+        best, _ = brute_force_optimum(instance, PMedian(p=p))
+        assert result.complete
+        assert result.objective == pytest.approx(best, rel=1e-9)
+    assert any(result.nodes > 1 for result in results.values())  # waiting children restarted

@@ -389,21 +389,6 @@ def filter_pairs(
 
 
 @njit(cache=True)
-def plan_cost(
-    indptr: np.ndarray, indices: np.ndarray, cost: np.ndarray, is_open: np.ndarray
-) -> float:
-    """Σ_i min_{j open} c_ij over a CSR cost layout (``inf`` when some i reaches no open site)."""
-    total = 0.0
-    for i in range(indptr.shape[0] - 1):
-        best = np.inf
-        for k in range(indptr[i], indptr[i + 1]):
-            if is_open[indices[k]] and cost[k] < best:
-                best = cost[k]
-        total += best
-    return total
-
-
-@njit(cache=True)
 def sort_rows(
     indptr: np.ndarray, indices: np.ndarray, data: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
