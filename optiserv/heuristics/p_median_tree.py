@@ -40,12 +40,17 @@ from optiserv.data import CostMatrix
 from optiserv.heuristics._p_median_kernels import (
     choose_sites,
     filter_pairs,
+    resume_ascent,
     site_values,
     subgradient_ascent,
 )
-from optiserv.heuristics.p_median import greedy_interchange
+from optiserv.heuristics.p_median import _near, greedy_interchange
 
 __all__ = ["TreeResult", "lagrangian_branch_and_bound"]
+
+_LARGE_NODE_CHUNK = 10
+"""Subgradient iterations between two looks at the clock in a node above ``_SHARED_PAIRS``
+pairs (one iteration there reads tens of megabytes)."""
 
 _SHARED_PAIRS = 1 << 22
 """Up to this many candidate pairs (64 MiB of sites and costs) an open child shares its
@@ -190,12 +195,27 @@ class _Search:
         free = node.allowed & ~node.fixed
         n_free = self.p - int(node.fixed.sum())
         settings = self.settings
-        rows = (node.start, node.site, node.cost) * 2  # few pairs: their own near rows
-        bound, multiplier, iterations = subgradient_ascent(
-            rows, node.fixed, free, n_free, node.multiplier,
-            self.best_cost, self.limit, settings.max_iterations, settings.patience,
-            settings.initial_scale, settings.min_scale,
-        )
+        pairs = (node.start, node.site, node.cost)
+        rows = (*pairs, *_near(*pairs, node.fixed.size, self.p))
+        if node.site.size <= _SHARED_PAIRS:
+            bound, multiplier, iterations = subgradient_ascent(
+                rows, node.fixed, free, n_free, node.multiplier,
+                self.best_cost, self.limit, settings.max_iterations, settings.patience,
+                settings.initial_scale, settings.min_scale,
+            )
+        else:  # a large node: the same ascent in chunks, stopped at the deadline
+            multiplier, current = node.multiplier.copy(), node.multiplier.copy()
+            bound, iterations, scale, since = -math.inf, 0, settings.initial_scale, 0
+            while iterations < settings.max_iterations:
+                bound, ran, scale, since, stopped = resume_ascent(
+                    rows, node.fixed, free, n_free, current, multiplier, bound,
+                    self.best_cost, self.limit,
+                    min(_LARGE_NODE_CHUNK, settings.max_iterations - iterations),
+                    settings.patience, scale, since, settings.min_scale,
+                )
+                iterations += ran
+                if stopped or time.perf_counter() > self.deadline:
+                    break
         self.iterations += int(iterations)
         node.multiplier = multiplier
         value = site_values(rows, multiplier, node.fixed.size)
