@@ -37,6 +37,7 @@ from optiserv.coverage import nearest_open
 from optiserv.data import CostMatrix
 from optiserv.exceptions import ParameterError
 from optiserv.heuristics._p_median_kernels import (
+    Rows,
     ascending_within_rows,
     choose_sites,
     greedy_sorted,
@@ -52,7 +53,7 @@ from optiserv.heuristics._p_median_kernels import (
 
 # Subgradient iterations between two looks at the clock when a deadline is given.
 _CHUNK_ITERATIONS = 100
-# Near rows (see _near): built from this many candidate pairs up, each row's nearest
+# Near rows (see sorted_rows): built from this many candidate pairs up, each row's nearest
 # _NEAR_SHARE · m / p sites (at least _NEAR_MIN_WIDTH). With p of m sites open, a row's
 # second-nearest open site sits around rank 2 m / p, and the Lagrangian multipliers settle
 # at a similar rank, so most passes stay within the near rows.
@@ -338,12 +339,12 @@ def greedy_interchange(
             pair_cost = row_scaled(start, weight, np.asarray(pairs[2], dtype=np.float64))
         pair_cost = np.ascontiguousarray(pair_cost, dtype=np.float64)
         penalty, tolerance = _penalty(start, pair_cost)
-        sorted_rows = (start, site, pair_cost, *_near(start, site, pair_cost, m, int(p)))
-        nearest_two_sorted(sorted_rows, is_open, penalty, best, best_site, second)
-        greedy_sorted(sorted_rows, is_open, can_open, best, int(p - is_open.sum()))
+        pair_rows = sorted_rows(start, site, pair_cost, m, int(p))
+        nearest_two_sorted(pair_rows, is_open, penalty, best, best_site, second)
+        greedy_sorted(pair_rows, is_open, can_open, best, int(p - is_open.sum()))
         swaps = _until(
             lambda limit: interchange_sorted(
-                sorted_rows, is_open, can_open, ~fixed_mask, penalty, tolerance, limit
+                pair_rows, is_open, can_open, ~fixed_mask, penalty, tolerance, limit
             ),
             int(max_swaps), deadline,
         )
@@ -369,19 +370,20 @@ def greedy_interchange(
     return _priced(costs, weight, is_open, swaps)
 
 
-def _near(
+def sorted_rows(
     start: NDArray[np.int64], site: NDArray[np.int64], cost: NDArray[np.float64], n_sites: int,
     p: int,
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
-    """The near rows the sorted-row kernels read first (:func:`~optiserv.heuristics.
-    _p_median_kernels.near_rows`), or the pairs themselves when they are few or their rows
-    short. Either way the kernels' results are the same, bit for bit: near rows are a packed
-    copy of each row's first pairs, read in the same order."""
+) -> Rows:
+    """The sorted candidate pairs as the sorted-row kernels take them: (start, site, cost) and
+    their near rows (:func:`~optiserv.heuristics._p_median_kernels.near_rows`), or the pairs
+    themselves again when they are few or their rows short. Either way the kernels' results
+    are the same, bit for bit: near rows are a packed copy of each row's first pairs, read in
+    the same order."""
     width = max(_NEAR_MIN_WIDTH, math.ceil(_NEAR_SHARE * n_sites / max(p, 1)))
     n = start.size - 1
     if cost.size < _NEAR_MIN_PAIRS or cost.size <= 2 * width * n:
-        return start, site, cost
-    return near_rows(start, site, cost, width)
+        return start, site, cost, start, site, cost
+    return (start, site, cost, *near_rows(start, site, cost, width))
 
 
 def _penalty(start: NDArray[np.int64], cost: NDArray[np.float64]) -> tuple[float, float]:
@@ -541,10 +543,10 @@ def lagrangian_bound(
         target = float(upper_bound) - tolerance
     # the ascent stops as soon as L(λ) reaches the target: L > the float just below it
     stop_above = float(np.nextafter(float(target), -np.inf))
-    sorted_rows = (start, site, cost, *_near(start, site, cost, n_sites, int(p)))
+    rows = sorted_rows(start, site, cost, n_sites, int(p))
     if math.isinf(deadline) and improve is None and settle_share is None:
         bound, best, iterations = subgradient_ascent(
-            sorted_rows, fixed_mask, free, n_free, multiplier, float(target),
+            rows, fixed_mask, free, n_free, multiplier, float(target),
             stop_above, int(max_iterations), int(patience), 2.0, 1e-4,
         )
     else:
@@ -563,7 +565,7 @@ def lagrangian_bound(
                 steps = max(1, min(steps, fit))
             clock = time.perf_counter()
             bound, ran, scale, since, stopped = resume_ascent(
-                sorted_rows, fixed_mask, free, n_free, multiplier, best, bound,
+                rows, fixed_mask, free, n_free, multiplier, best, bound,
                 float(target), stop_above, steps, int(patience), scale, since, 1e-4,
             )
             per_iteration = (time.perf_counter() - clock) / max(ran, 1)
@@ -574,7 +576,7 @@ def lagrangian_bound(
             if since_check < chunk and iterations < max_iterations:
                 continue
             since_check = 0
-            value = site_values(sorted_rows, best, n_sites)
+            value = site_values(rows, best, n_sites)
             chosen = np.zeros(n_sites, dtype=np.bool_)
             choose_sites(value, fixed_mask, free, n_free, chosen)
             if improve is not None and upper_target and bound <= stop_above:
@@ -589,7 +591,7 @@ def lagrangian_bound(
                 decided = _decided_sites(value, chosen, free, bound, upper)
                 if decided >= settle_share * int(free.sum()):
                     break
-    value = site_values(sorted_rows, best, n_sites)
+    value = site_values(rows, best, n_sites)
     chosen = np.zeros(n_sites, dtype=np.bool_)
     choose_sites(value, fixed_mask, free, n_free, chosen)
     return LagrangianBound(float(bound), best, value, chosen, int(iterations))

@@ -44,7 +44,7 @@ from optiserv.heuristics._p_median_kernels import (
     site_values,
     subgradient_ascent,
 )
-from optiserv.heuristics.p_median import _near, greedy_interchange
+from optiserv.heuristics.p_median import greedy_interchange, sorted_rows
 
 __all__ = ["TreeResult", "lagrangian_branch_and_bound"]
 
@@ -195,8 +195,7 @@ class _Search:
         free = node.allowed & ~node.fixed
         n_free = self.p - int(node.fixed.sum())
         settings = self.settings
-        pairs = (node.start, node.site, node.cost)
-        rows = (*pairs, *_near(*pairs, node.fixed.size, self.p))
+        rows = sorted_rows(node.start, node.site, node.cost, node.fixed.size, self.p)
         if node.site.size <= _SHARED_PAIRS:
             bound, multiplier, iterations = subgradient_ascent(
                 rows, node.fixed, free, n_free, node.multiplier,
