@@ -234,6 +234,7 @@ def reduce_by_bound(
     )
     if (np.diff(start) == 0).any():  # cannot happen for a plan that serves everyone
         return data
+    site, distance, start = _same_if_all_kept(data, site, distance, start)
     reduction = {
         "candidate_pairs_before_bound": data.reduction.get("candidate_pairs_before_bound",
                                                            data.n_pairs),
@@ -254,6 +255,20 @@ def reduce_by_bound(
     )
 
 
+def _same_if_all_kept(
+    data: PMedianData,
+    site: NDArray[np.int64],
+    distance: NDArray[np.float64],
+    start: NDArray[np.int64],
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
+    """``data``'s own pair arrays when a reduction kept every pair (it only ever drops pairs,
+    in order, so the arrays are then equal): the caller still holds them, and a second copy
+    of 19M pairs is 300 MB (20k × 1,000 uniform, where the bound removes none)."""
+    if site.size == data.site.size:
+        return data.site, data.distance, data.start
+    return site, distance, start
+
+
 def _with_site_bounds(
     instance: Instance,
     data: PMedianData,
@@ -268,6 +283,7 @@ def _with_site_bounds(
     )
     if (np.diff(start) == 0).any():  # cannot happen for a plan that serves everyone
         return data
+    site, distance, start = _same_if_all_kept(data, site, distance, start)
     return replace(
         data, site=site, distance=distance, start=start, threshold=threshold,
         site_lower=lower, site_upper=upper,
