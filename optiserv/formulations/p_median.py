@@ -150,15 +150,19 @@ def _candidate_pairs(
     """Keep the sorted pairs with y_j allowed and d_ij ≤ T_i = min(F_i, C_i, cap_i).
 
     ``start`` gives each demand point's pairs, ascending in d_ij. Returns the kept (site,
-    distance), the row offsets and T_i.
+    distance), the row offsets and T_i. When every pair is kept these are the arrays given
+    (only pairs are ever dropped, in order, so they are equal): the caller still holds them,
+    and a second copy of 19M pairs is 300 MB (20k × 1,000 uniform, where the bound drops none).
     """
     allowed = upper > 0
     rank = int(allowed.sum()) - int(p)  # 0-based rank of the (m' − p + 1)-th nearest site
-    new_start, site, distance, threshold = candidate_pairs(
+    new_start, new_site, new_distance, threshold = candidate_pairs(
         start, site, distance, allowed, lower > 0, rank,
         np.full(n_demand, np.inf) if cap is None else np.asarray(cap, dtype=np.float64),
     )
-    return site, distance, new_start, threshold
+    if new_site.size == site.size:
+        return site, distance, start, threshold
+    return new_site, new_distance, new_start, threshold
 
 
 def prepare_p_median(instance: Instance, p: int) -> PMedianData:
@@ -178,8 +182,9 @@ def prepare_p_median(instance: Instance, p: int) -> PMedianData:
         )
     else:
         sites, distances = sort_rows(costs.indptr, costs.indices, costs.data)
+        # a copy: the matrix's indptr is read-only and may come back as the pairs' start
         site, distance, start, threshold = _candidate_pairs(
-            costs.indptr, sites, distances, instance.n_demand, lower, upper, p
+            costs.indptr.copy(), sites, distances, instance.n_demand, lower, upper, p
         )
     unreachable = np.flatnonzero(np.diff(start) == 0).astype(np.int64)
     return PMedianData(costs, site, distance, start, threshold, unreachable, lower, upper)
@@ -234,7 +239,6 @@ def reduce_by_bound(
     )
     if (np.diff(start) == 0).any():  # cannot happen for a plan that serves everyone
         return data
-    site, distance, start = _same_if_all_kept(data, site, distance, start)
     reduction = {
         "candidate_pairs_before_bound": data.reduction.get("candidate_pairs_before_bound",
                                                            data.n_pairs),
@@ -255,20 +259,6 @@ def reduce_by_bound(
     )
 
 
-def _same_if_all_kept(
-    data: PMedianData,
-    site: NDArray[np.int64],
-    distance: NDArray[np.float64],
-    start: NDArray[np.int64],
-) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
-    """``data``'s own pair arrays when a reduction kept every pair (it only ever drops pairs,
-    in order, so the arrays are then equal): the caller still holds them, and a second copy
-    of 19M pairs is 300 MB (20k × 1,000 uniform, where the bound removes none)."""
-    if site.size == data.site.size:
-        return data.site, data.distance, data.start
-    return site, distance, start
-
-
 def _with_site_bounds(
     instance: Instance,
     data: PMedianData,
@@ -283,7 +273,6 @@ def _with_site_bounds(
     )
     if (np.diff(start) == 0).any():  # cannot happen for a plan that serves everyone
         return data
-    site, distance, start = _same_if_all_kept(data, site, distance, start)
     return replace(
         data, site=site, distance=distance, start=start, threshold=threshold,
         site_lower=lower, site_upper=upper,

@@ -475,47 +475,6 @@ def nearest_two_sorted(
 
 
 @njit(cache=True)
-def _gain_block(
-    block: int,
-    blocks: int,
-    rows: Rows,
-    best: np.ndarray,
-    partial: np.ndarray,
-) -> None:
-    """The greedy's savings Σ_i max(0, b1_i − c_ij) of block ``block``, into
-    ``partial[block]``."""
-    start, site, cost, near_start, near_site, near_cost = rows
-    n = start.shape[0] - 1
-    for i in range(block * n // blocks, (block + 1) * n // blocks):
-        b1 = best[i]
-        for part in range(2):
-            first, last = _row_range(i, part, start, near_start)
-            ended = False
-            for k in range(first, last):
-                c = near_cost[k] if part == 0 else cost[k]
-                if c >= b1:
-                    ended = True
-                    break
-                j = near_site[k] if part == 0 else site[k]
-                partial[block, j] += b1 - c
-            if ended:
-                break
-
-
-@njit(cache=True, parallel=_PRANGE_ONLY)
-def _gain_parallel(
-    blocks: int,
-    rows: Rows,
-    best: np.ndarray,
-    partial: np.ndarray,
-) -> None:
-    """:func:`_gain_block` for every block, blocks in parallel (nothing else here:
-    see ``_PRANGE_ONLY``)."""
-    for block in numba.prange(blocks):
-        _gain_block(block, blocks, rows, best, partial)
-
-
-@njit(cache=True)
 def greedy_sorted(
     rows: Rows,
     is_open: np.ndarray,
@@ -532,18 +491,9 @@ def greedy_sorted(
     start, site, cost, near_start, near_site, near_cost = rows
     m = is_open.shape[0]
     n = start.shape[0] - 1
-    gain = np.zeros(m)
-    blocks = _blocks(cost.shape[0], _ROW_BLOCKS)
-    partial = np.zeros((blocks, m))
     for _ in range(n_to_open):
-        partial[:] = 0.0
-        if blocks == 1:  # no parallel region: see _blocks
-            _gain_block(0, 1, rows, best, partial)
-        else:
-            _gain_parallel(blocks, rows, best, partial)
-        gain[:] = 0.0
-        for block in range(blocks):
-            gain += partial[block]
+        # Σ_i max(0, b1_i − c_ij) is −ρ_j at λ = b1, term by term exactly
+        gain = -site_values(rows, best, m)
         chosen = -1
         best_gain = -1.0
         for j in range(m):

@@ -42,7 +42,6 @@ from optiserv.heuristics._p_median_kernels import (
     filter_pairs,
     resume_ascent,
     site_values,
-    subgradient_ascent,
 )
 from optiserv.heuristics.p_median import greedy_interchange, sorted_rows
 
@@ -196,25 +195,19 @@ class _Search:
         n_free = self.p - int(node.fixed.sum())
         settings = self.settings
         rows = sorted_rows(node.start, node.site, node.cost, node.fixed.size, self.p)
-        if node.site.size <= _SHARED_PAIRS:
-            bound, multiplier, iterations = subgradient_ascent(
-                rows, node.fixed, free, n_free, node.multiplier,
-                self.best_cost, self.limit, settings.max_iterations, settings.patience,
-                settings.initial_scale, settings.min_scale,
+        # a large node looks at the clock every few iterations (the ascent resumes exactly)
+        chunk = settings.max_iterations if node.site.size <= _SHARED_PAIRS else _LARGE_NODE_CHUNK
+        multiplier, current = node.multiplier.copy(), node.multiplier
+        bound, iterations, scale, since = -math.inf, 0, settings.initial_scale, 0
+        while iterations < settings.max_iterations:
+            bound, ran, scale, since, stopped = resume_ascent(
+                rows, node.fixed, free, n_free, current, multiplier, bound,
+                self.best_cost, self.limit, min(chunk, settings.max_iterations - iterations),
+                settings.patience, scale, since, settings.min_scale,
             )
-        else:  # a large node: the same ascent in chunks, stopped at the deadline
-            multiplier, current = node.multiplier.copy(), node.multiplier.copy()
-            bound, iterations, scale, since = -math.inf, 0, settings.initial_scale, 0
-            while iterations < settings.max_iterations:
-                bound, ran, scale, since, stopped = resume_ascent(
-                    rows, node.fixed, free, n_free, current, multiplier, bound,
-                    self.best_cost, self.limit,
-                    min(_LARGE_NODE_CHUNK, settings.max_iterations - iterations),
-                    settings.patience, scale, since, settings.min_scale,
-                )
-                iterations += ran
-                if stopped or time.perf_counter() > self.deadline:
-                    break
+            iterations += ran
+            if stopped or time.perf_counter() > self.deadline:
+                break
         self.iterations += int(iterations)
         node.multiplier = multiplier
         value = site_values(rows, multiplier, node.fixed.size)
