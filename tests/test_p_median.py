@@ -53,6 +53,19 @@ def _dense(instance: Instance) -> np.ndarray:
     return np.sqrt((delta**2).sum(axis=2))
 
 
+def tree_from_zero(instance: Instance, p: int, plan, time_limit: float):  # type: ignore[no-untyped-def]
+    """The Lagrangian tree on the prepared pairs from λ = 0 and ``plan`` (not integral)."""
+    data = prepare_p_median(instance, p)
+    weight = instance.weight()
+    return lagrangian_branch_and_bound(
+        data.costs, weight, p, start=data.start, site=data.site,
+        cost=weight[data.demand] * data.distance, fixed=data.site_lower > 0,
+        allowed=data.site_upper > 0, multipliers=np.zeros(instance.n_demand),
+        incumbent=plan.open_sites, incumbent_cost=plan.objective, integral=False,
+        time_limit=time_limit,
+    )
+
+
 def solve_program(program: LinearProgram) -> float:
     result = get_backend("highs").solve(program, SolveOptions())
     assert result.status is Status.OPTIMAL
@@ -192,13 +205,7 @@ def test_tree_out_of_time_reports_a_valid_bound() -> None:
     data = prepare_p_median(instance, p)
     weight = instance.weight()
     plan = greedy_interchange(data.costs, weight, p)
-    result = lagrangian_branch_and_bound(
-        data.costs, weight, p, start=data.start, site=data.site,
-        cost=weight[data.demand] * data.distance, fixed=data.site_lower > 0,
-        allowed=data.site_upper > 0, multipliers=np.zeros(instance.n_demand),
-        incumbent=plan.open_sites, incumbent_cost=plan.objective, integral=False,
-        time_limit=0.0,
-    )
+    result = tree_from_zero(instance, p, plan, time_limit=0.0)
     best, _ = brute_force_optimum(instance, PMedian(p=p))
     assert not result.complete
     assert result.bound <= best + 1e-9
@@ -524,3 +531,40 @@ def test_a_reduction_that_keeps_every_pair_keeps_the_arrays() -> None:
     assert reduced.start is data.start
     tighter = reduce_by_bound(instance, data, p, bound, bound.bound * 1.0001, cost)
     assert tighter.n_pairs < data.n_pairs  # a real reduction still makes new arrays
+
+
+def test_tree_stopped_inside_a_node_keeps_it_open_with_a_valid_bound(monkeypatch) -> None:
+    """The clock runs out during a node's ascent: the node is neither filtered nor branched,
+    it stays open, and the tree's bound is its ascent bound, which the optimum respects."""
+    from optiserv.heuristics import p_median_tree
+
+    instance = random_instance(5, n=40, m=14, integer_weights=False)
+    p = 4
+    data = prepare_p_median(instance, p)
+    weight = instance.weight()
+    plan = greedy_interchange(data.costs, weight, p)
+    bound_node = p_median_tree._Search.bound_node
+    bounds: list[float] = []
+
+    def out_of_time(search, node):  # type: ignore[no-untyped-def]
+        result = bound_node(search, node)
+        bounds.append(result[0])
+        search.deadline = -math.inf
+        return result
+
+    restrict = p_median_tree._Search.restrict
+    filters: list[int] = []
+
+    def counted(search, *args, **kwargs):  # type: ignore[no-untyped-def]
+        filters.append(1)
+        return restrict(search, *args, **kwargs)
+
+    monkeypatch.setattr(p_median_tree._Search, "bound_node", out_of_time)
+    monkeypatch.setattr(p_median_tree._Search, "restrict", counted)
+    result = tree_from_zero(instance, p, plan, time_limit=60.0)
+    best, _ = brute_force_optimum(instance, PMedian(p=p))
+    assert len(bounds) == 1 and result.nodes == 1
+    assert len(filters) == 1  # the node's first filter only: no reduction after the clock
+    assert not result.complete
+    assert result.bound == pytest.approx(min(bounds[0], plan.objective))
+    assert result.bound <= best + 1e-9

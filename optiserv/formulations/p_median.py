@@ -415,7 +415,7 @@ class PMedian(Formulation):
                 )
             if self._resolved_search(instance, prepared) == "tree":
                 with timer("tree"):
-                    tree = self._tree(instance, prepared, options, remaining)
+                    tree = self._tree(instance, prepared, options, deadline)
                 return self._tree_solution(instance, prepared, tree, timer, solver)
             options = dataclasses.replace(options, time_limit=remaining)
         with timer("build"):
@@ -471,9 +471,10 @@ class PMedian(Formulation):
         return "mip" if small else "tree"
 
     def _tree(
-        self, instance: Instance, prepared: PMedianData, options: SolveOptions, remaining: float
+        self, instance: Instance, prepared: PMedianData, options: SolveOptions, deadline: float
     ) -> TreeResult:
-        """The Lagrangian branch and bound from the reduced pairs and the last multipliers."""
+        """The Lagrangian branch and bound from the reduced pairs and the last multipliers,
+        until ``deadline`` (``time.perf_counter()`` seconds)."""
         plan = prepared.plan
         assert plan is not None and prepared.multipliers is not None
         weight = instance.weight()
@@ -484,7 +485,7 @@ class PMedian(Formulation):
             fixed=prepared.site_lower > 0, allowed=prepared.site_upper > 0,
             multipliers=prepared.multipliers, incumbent=plan.open_sites,
             incumbent_cost=plan.objective, integral=bool(np.all(cost == np.round(cost))),
-            relative_gap=options.relative_gap, time_limit=remaining,
+            relative_gap=options.relative_gap, time_limit=deadline - time.perf_counter(),
         )
 
     def _tree_solution(

@@ -150,6 +150,8 @@ class _Search:
         self.pruned_bound = math.inf  # smallest bound of a pruned node (non-integral costs)
         self.nodes = 0
         self.iterations = 0
+        self.unfinished: _Node | None = None
+        """A node the clock stopped before it was finished (it is still open)."""
 
     @property
     def limit(self) -> float:
@@ -269,11 +271,20 @@ def _process(search: _Search, node: _Node) -> tuple[_Node, _Node] | None:
     if not search.restrict(node, node.fixed, node.allowed):
         search.prune(search.limit)
         return None
+    if time.perf_counter() > search.deadline:
+        search.unfinished = node
+        return None
     for _ in range(settings.rounds):
         if _decided(search, node):
             return None
         search.nodes += 1
         bound, value, chosen = search.bound_node(node)
+        if time.perf_counter() > search.deadline and bound <= search.limit:
+            # out of time mid-node: it stays open with the bound it has (valid for its
+            # subtree), without the pricing, filtering and branching that would overrun
+            node.parent_bound = max(node.parent_bound, bound)
+            search.unfinished = node
+            return None
         search.offer(chosen)
         limit = search.limit
         if bound > limit:
@@ -383,6 +394,9 @@ def lagrangian_branch_and_bound(
         if time.perf_counter() > deadline:
             break
         children = _process(search, stack.pop())
+        if search.unfinished is not None:
+            stack.append(search.unfinished)
+            break
         if children is not None:
             closed_child, open_child = children
             stack.append(open_child)
