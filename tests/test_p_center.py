@@ -30,6 +30,16 @@ def radius_of(instance: Instance, open_sites: np.ndarray) -> float:
     return float(dense_costs(instance)[:, open_sites].min(axis=1).max())
 
 
+def gappy_instance(seed: int, n: int, m: int, top: int, share: float) -> Instance:
+    """Integer costs 1..top-1 with about ``share`` of the pairs unreachable; every demand
+    point reaches at least one site."""
+    rng = np.random.default_rng(seed)
+    dense = rng.integers(1, top, (n, m)).astype(float)
+    dense[rng.random((n, m)) < share] = np.inf
+    dense[np.arange(n), rng.integers(0, m, n)] = rng.integers(1, top, n)
+    return Instance.from_arrays(np.zeros((n, 2)), np.zeros((m, 2)), costs=dense)
+
+
 def classic_p_center_mip(instance: Instance, p: int) -> float:
     """The textbook p-center MIP, built independently of PCenter.
 
@@ -117,12 +127,7 @@ def test_agrees_with_the_classic_mip(seed: int) -> None:
 
 def test_unreachable_pairs_match_brute_force() -> None:
     for seed in range(4):
-        rng = np.random.default_rng(seed)
-        n, m = 12, 7
-        dense = rng.integers(1, 60, (n, m)).astype(float)
-        dense[rng.random((n, m)) < 0.4] = np.inf
-        dense[np.arange(n), rng.integers(0, m, n)] = rng.integers(1, 60, n)
-        instance = Instance.from_arrays(np.zeros((n, 2)), np.zeros((m, 2)), costs=dense)
+        instance = gappy_instance(seed, 12, 7, 60, 0.4)
         for p in (2, 3):
             model = PCenter(p=p)
             solution = model.solve(instance)
@@ -196,3 +201,29 @@ def test_passes_without_the_solver_never_repeat_an_open_question(monkeypatch) ->
     best, _ = brute_force_optimum(instance, model)
     assert solution.status is Status.OPTIMAL
     assert solution.objective == pytest.approx(best)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_narrowing_to_a_plan_radius_keeps_exactly_the_shorter_pairs(seed: int) -> None:
+    """``within(r)`` keeps each row's pairs with d_ij ≤ r, in order, with the right offsets
+    (rows left empty included), leaves T_i alone, and its radii are the distinct distances
+    in [lowest, r]."""
+    n = 25
+    instance = gappy_instance(seed, n, 9, 80, 0.3)
+    data = PCenter(p=3)._prepare(instance)
+    pairs = data.pairs
+    radius = float(np.median(pairs.distance[pairs.start[:-1]]))  # half the rows keep none
+    narrowed = data.within(radius)
+    for i in range(n):
+        row = slice(pairs.start[i], pairs.start[i + 1])
+        keep = pairs.distance[row] <= radius
+        kept = slice(narrowed.pairs.start[i], narrowed.pairs.start[i + 1])
+        np.testing.assert_array_equal(narrowed.pairs.site[kept], pairs.site[row][keep])
+        np.testing.assert_array_equal(narrowed.pairs.distance[kept], pairs.distance[row][keep])
+    assert (np.diff(narrowed.pairs.start) == 0).any()  # some row keeps nothing
+    assert narrowed.threshold is data.threshold
+    assert narrowed.highest == radius
+    expected = np.unique(pairs.distance)
+    expected = expected[(expected >= data.lowest) & (expected <= radius)]
+    np.testing.assert_array_equal(narrowed.radii, expected)
+    assert data.within(data.highest + 1.0) is data

@@ -9,8 +9,10 @@ only for the radii those leave undecided), so :class:`PCenter` overrides
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -41,24 +43,52 @@ first up to half of it)."""
 
 @dataclass(frozen=True, eq=False)
 class PCenterData:
-    """Candidate pairs and candidate radii of a p-center problem.
+    """Candidate pairs and the bracket of candidate radii of a p-center problem.
 
     Attributes
     ----------
     pairs
         The sorted candidate pairs of :func:`~optiserv.formulations.p_median.prepare_p_median`:
         every pair (i, j) with j allowed and d_ij ≤ T_i, where T_i bounds the distance from
-        i to its nearest open site in every plan of exactly p sites.
+        i to its nearest open site in every plan of exactly p sites; after :meth:`within`,
+        only those with d_ij ≤ ``highest``.
     threshold
         T_i per demand point (``inf`` when no p-site plan is guaranteed to reach i).
-    radii
-        The sorted distinct pair distances between the lower bound max_i min_j d_ij and
-        max_i T_i: the optimal radius is one of them.
+    lowest, highest
+        The bracket of the optimal radius: lowest = max_i min_j d_ij (no plan does better),
+        highest = max_i T_i, or the radius of a known plan after :meth:`within`.
     """
 
     pairs: PMedianData
     threshold: NDArray[np.float64]
-    radii: NDArray[np.float64]
+    lowest: float
+    highest: float
+
+    @cached_property
+    def radii(self) -> NDArray[np.float64]:
+        """The sorted distinct pair distances in [lowest, highest]: the optimal radius is one
+        of them."""
+        distance = self.pairs.distance
+        return np.unique(distance[(distance >= self.lowest) & (distance <= self.highest)])
+
+    def within(self, radius: float) -> PCenterData:
+        """The same problem with the bracket's upper end lowered to ``radius`` (the radius of
+        a known plan) and only the pairs no longer than it: a covering test at a radius up to
+        it reads no other pair. T_i is unchanged, so a demand point with T_i ≤ r still counts
+        as reached at r. At 20,000 × 1,000 villages a p-median plan's radius of 12.1 km keeps
+        about one pair in eighteen of the 19 million."""
+        if radius >= self.highest:
+            return self
+        pairs = self.pairs
+        keep = pairs.distance <= radius
+        kept = np.add.reduceat(keep, pairs.start[:-1], dtype=np.int64)
+        kept[np.diff(pairs.start) == 0] = 0  # reduceat reads the next row for an empty one
+        start = np.zeros(pairs.start.size, dtype=np.int64)
+        np.cumsum(kept, out=start[1:])
+        narrowed = replace(
+            pairs, site=pairs.site[keep], distance=pairs.distance[keep], start=start
+        )
+        return PCenterData(narrowed, self.threshold, self.lowest, float(radius))
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,8 +109,9 @@ class PCenter(Formulation):
     **Method.** The optimal radius r* is one of the distances d_ij. Let T_i be the distance
     within which every plan of exactly p sites reaches demand i (its nearest fixed site, or its
     (m' − p + 1)-th nearest allowed site, m' the number of sites that may open). Then
-    max_i min_j d_ij ≤ r* ≤ max_i T_i, and only radii in between are searched. For a radius r,
-    the covering test with y_j ∈ {0, 1} over the free sites (allowed, not fixed) is
+    max_i min_j d_ij ≤ r* ≤ max_i T_i, and only radii in between are searched; once a first
+    plan is known, its radius R is the upper end, and only the pairs with d_ij ≤ R are kept. For a
+    radius r, the covering test with y_j ∈ {0, 1} over the free sites (allowed, not fixed) is
 
     .. math::
 
@@ -114,9 +145,9 @@ class PCenter(Formulation):
     Notes
     -----
     ``Solution.details`` holds ``p``, ``radius``, ``radius_lower_bound``,
-    ``candidate_radii``, ``feasibility_tests`` (one ``[radius, outcome]`` per covering test)
-    and ``tests_decided_by`` (how many tests the reductions, the Lagrangian bound or
-    heuristic, and the solver decided).
+    ``candidate_radii`` (those up to the first plan's radius), ``feasibility_tests`` (one
+    ``[radius, outcome]`` per covering test) and ``tests_decided_by`` (how many tests the
+    reductions, the Lagrangian bound or heuristic, and the solver decided).
     """
 
     name: ClassVar[str] = "pcenter"
@@ -134,7 +165,6 @@ class PCenter(Formulation):
         timer: PhaseTimer,
     ) -> Solution:
         """Exactly, by binary search on the radius (see the class docstring)."""
-        radii = data.radii
         tests: list[list[Any]] = []
         decided_by: dict[str, int] = {}
         with timer("heuristic"):
@@ -142,6 +172,10 @@ class PCenter(Formulation):
             plan = self._median_plan(instance, data, deadline)
             if plan is None:
                 plan = self._farthest_point(instance, data, instance.sites.fixed)
+        with timer("coverage"):
+            if plan is not None:  # no radius above the plan's needs a test
+                data = data.within(self._radius_of(data, plan))
+            radii = data.radii
         low, high = 0, radii.size - 1
         best: NDArray[np.int64] | None = None
         if plan is not None:
@@ -225,14 +259,10 @@ class PCenter(Formulation):
 
     def _prepare(self, instance: Instance) -> PCenterData:
         pairs = prepare_p_median(instance, int(self.p))
-        reachable = np.diff(pairs.start) > 0
-        if not reachable.all():
-            return PCenterData(pairs, pairs.threshold, np.zeros(0))
+        if not (np.diff(pairs.start) > 0).all():
+            return PCenterData(pairs, pairs.threshold, math.inf, -math.inf)
         lowest = float(pairs.distance[pairs.start[:-1]].max())
-        highest = float(pairs.threshold.max())
-        values = np.unique(pairs.distance)
-        radii = values[(values >= lowest) & (values <= highest)]
-        return PCenterData(pairs, pairs.threshold, radii)
+        return PCenterData(pairs, pairs.threshold, lowest, float(pairs.threshold.max()))
 
     def _early_exit(
         self, instance: Instance, prepared: PCenterData
