@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -62,6 +62,16 @@ def site_bounds(instance: Instance) -> tuple[NDArray[np.float64], NDArray[np.flo
     lower = instance.sites.fixed.astype(np.float64)
     upper = (~instance.sites.forbidden).astype(np.float64)
     return lower, upper
+
+
+def options_left(options: SolveOptions, timer: PhaseTimer) -> SolveOptions:
+    """``options`` with the time limit less the seconds the solve has used so far (the limit
+    is for the whole ``solve`` call, coverage included; at least 1 ms, so that a solver
+    still returns what it has)."""
+    if not math.isfinite(options.time_limit):
+        return options
+    left = options.time_limit - timer.total()["total"]
+    return replace(options, time_limit=max(left, 1e-3))
 
 
 class Formulation(ABC):
@@ -114,7 +124,7 @@ class Formulation(ABC):
         with timer("heuristic"):
             start = self._warm_start(instance, prepared, built, options)
         with timer("solve"):
-            result = solver.solve(built.program, options, start)
+            result = solver.solve(built.program, options_left(options, timer), start)
         return self._finish(instance, prepared, built, result, timer)
 
     # ------------------------------------------------------------------ hooks

@@ -15,7 +15,13 @@ from optiserv.formulations._coverage_common import (
     prepare_coverage,
     served_by_coverage,
 )
-from optiserv.formulations.base import BuiltModel, Formulation, Served, site_bounds
+from optiserv.formulations.base import (
+    BuiltModel,
+    Formulation,
+    Served,
+    options_left,
+    site_bounds,
+)
 from optiserv.geometry import nearest, travel_costs
 from optiserv.heuristics.set_cover import SetCoverProblem, solve_set_cover
 from optiserv.lp import ModelBuilder
@@ -102,7 +108,7 @@ class SetCovering(Formulation):
             forbidden=instance.sites.forbidden,
         )
         with timer("solve"):
-            result = solve_set_cover(problem, backend=solver, options=options)
+            result = solve_set_cover(problem, backend=solver, options=options_left(options, timer))
         if not result.status.has_solution:
             return self._empty_solution(
                 instance, result.status, result.message, timer, solver, result.details
