@@ -1,5 +1,5 @@
-"""An interrupted batch loses nothing: Ctrl-C (SIGINT) stops it cleanly with the finished runs
-kept; SIGKILL of the whole process group leaves at most unfinished folders in
+"""An interrupted batch loses nothing: Ctrl-C (SIGINT) or SIGTERM stops it cleanly with the
+finished runs kept; SIGKILL of the whole process group leaves at most unfinished folders in
 ``runs/.partial``, which are never counted; running the plan again finishes only the missing
 runs."""
 
@@ -93,8 +93,11 @@ def plan(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return slow_plan(tmp_path_factory.mktemp("interrupt"), budgets=budgets)
 
 
-def test_sigint_stops_cleanly_and_the_rerun_finishes_the_rest(plan: Path, tmp_path: Path) -> None:
-    code, stdout, stderr, _ = _interrupt(plan, tmp_path, signal.SIGINT)
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_sigint_or_sigterm_stops_cleanly_and_the_rerun_finishes_the_rest(
+    plan: Path, tmp_path: Path, signal_number: int
+) -> None:
+    code, stdout, stderr, _ = _interrupt(plan, tmp_path, signal_number)
     assert code == 130, stderr
     document = json.loads(stdout)
     assert document["interrupted"] and document["pending"] > 0

@@ -7,7 +7,11 @@ progress bar (runs done, failed, running, time left) goes to stderr, the counts 
 from __future__ import annotations
 
 import json
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -42,7 +46,8 @@ Executors: local worker processes (default, one per core); --in-process for debu
 uses an existing Dask cluster (its workers must see OUT and the inputs at the same paths).
 
 Exit status: 0 every run has a result; 2 some runs failed on their input (broken scenario,
-missing data); 1 some runs failed otherwise (a bug, workers that kept dying); 130 interrupted.
+missing data); 1 some runs failed otherwise (a bug, workers that kept dying); 130 interrupted
+(Ctrl-C or SIGTERM: finished runs are kept).
 """
 
 
@@ -152,6 +157,22 @@ def _executor(
     if workers is not None and workers < 1:
         raise ParameterError(f"--workers: expected at least 1, got {workers}")
     return LocalProcesses(workers, retries=retries)
+
+
+@contextmanager
+def _sigterm_stops_cleanly() -> Iterator[None]:
+    """SIGTERM (``kill PID``, a job scheduler ending the job) stops the batch as Ctrl-C does:
+    the summary is written, finished runs are kept and the exit status is 130. It also stops
+    a batch started as a script's background job, where the shell makes SIGINT ignored."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _title(row: dict[str, Any]) -> str:
@@ -331,7 +352,7 @@ def batch(
                 typer.echo(f"summary: {folder / 'summary.csv'}\nreport: {path}")
             return
         show = not (quiet or as_json)
-        with stdout_diverted(False):
+        with stdout_diverted(False), _sigterm_stops_cleanly():
             if show:
                 with _RichProgress() as progress:
                     result = run_batch(loaded, folder, executor, progress=progress, specs=specs)
