@@ -53,10 +53,12 @@ def essential_sites(
     row_alive: np.ndarray,
     site_state: np.ndarray,
     open_singletons: bool,
+    site_dirty: np.ndarray,
 ) -> tuple[int, bool]:
     """Open every alive site that is the only alive site of some alive row (when
-    ``open_singletons``), and drop the rows an open site covers. Returns (sites opened, False
-    if some alive row has neither an open nor an alive site)."""
+    ``open_singletons``), and drop the rows an open site covers (marking their sites in
+    ``site_dirty``). Returns (sites opened, False if some alive row has neither an open nor an
+    alive site)."""
     n_rows = row_start.shape[0] - 1
     opened = 0
     for i in range(n_rows):
@@ -80,8 +82,25 @@ def essential_sites(
     for j in range(site_state.shape[0]):
         if site_state[j] == OPEN:
             for k in range(site_start[j], site_start[j + 1]):
-                row_alive[site_rows[k]] = False
+                i = site_rows[k]
+                if row_alive[i]:
+                    row_alive[i] = False
+                    for t in range(row_start[i], row_start[i + 1]):
+                        site_dirty[row_sites[t]] = True
     return opened, True
+
+
+@njit(cache=True)
+def _contains(values: np.ndarray, start: int, end: int, value: int) -> bool:
+    """True when ``value`` is in the ascending ``values[start:end]`` (binary search)."""
+    low, high = start, end
+    while low < high:
+        middle = (low + high) >> 1
+        if values[middle] < value:
+            low = middle + 1
+        else:
+            high = middle
+    return low < end and values[low] == value
 
 
 @njit(cache=True)
@@ -92,13 +111,23 @@ def dominated_rows(
     site_rows: np.ndarray,
     row_alive: np.ndarray,
     site_state: np.ndarray,
+    row_dirty: np.ndarray,
+    site_dirty: np.ndarray,
 ) -> int:
     """Drop every alive row i whose alive site set contains another alive row k's:
     J_k ⊊ J_i, or J_k = J_i and k < i (a strict order, so all may go at once: covering k
-    covers i). Returns the number of rows dropped."""
+    covers i). Returns the number of rows dropped.
+
+    Only pairs with a row in ``row_dirty`` (its alive sites changed since its last check, or
+    it was never checked) are compared: two unchanged rows were compared before, with the
+    same sets. ``row_dirty`` is cleared; the sites of dropped rows are marked in
+    ``site_dirty``.
+
+    Row k's candidates are the rows of its alive site covering fewest rows; each is checked
+    by looking up k's other alive sites in its (ascending) site list, stopping at the first
+    one missing, so a candidate that fails costs a few lookups, not a pass over its row."""
     n_rows = row_start.shape[0] - 1
     row_degree, site_degree = _degrees(row_start, row_sites, row_alive, site_state)
-    stamp = np.zeros(site_state.shape[0], dtype=np.int64)
     drop = np.zeros(n_rows, dtype=np.bool_)
     for r in range(n_rows):
         if not row_alive[r] or row_degree[r] == 0:
@@ -106,28 +135,36 @@ def dominated_rows(
         pivot = -1
         for k in range(row_start[r], row_start[r + 1]):
             j = row_sites[k]
-            if site_state[j] == ALIVE:
-                stamp[j] = r + 1
-                if pivot < 0 or site_degree[j] < site_degree[pivot]:
-                    pivot = j
+            if site_state[j] == ALIVE and (pivot < 0 or site_degree[j] < site_degree[pivot]):
+                pivot = j
         need = row_degree[r]
+        changed = row_dirty[r]
         for t in range(site_start[pivot], site_start[pivot + 1]):
             i = site_rows[t]
             if i == r or not row_alive[i] or drop[i] or row_degree[i] < need:
                 continue
+            if not (changed or row_dirty[i]):
+                continue
             if row_degree[i] == need and i < r:
                 continue
-            found = 0
-            for k in range(row_start[i], row_start[i + 1]):
-                if stamp[row_sites[k]] == r + 1 and site_state[row_sites[k]] == ALIVE:
-                    found += 1
-            if found == need:
+            inside = True
+            for k in range(row_start[r], row_start[r + 1]):
+                j = row_sites[k]
+                if j != pivot and site_state[j] == ALIVE and not _contains(
+                    row_sites, row_start[i], row_start[i + 1], j
+                ):
+                    inside = False
+                    break
+            if inside:
                 drop[i] = True
     dropped = 0
     for i in range(n_rows):
+        row_dirty[i] = False
         if drop[i]:
             row_alive[i] = False
             dropped += 1
+            for k in range(row_start[i], row_start[i + 1]):
+                site_dirty[row_sites[k]] = True
     return dropped
 
 
@@ -150,14 +187,18 @@ def dominated_sites(
     costs: np.ndarray,
     row_alive: np.ndarray,
     site_state: np.ndarray,
+    site_dirty: np.ndarray,
+    row_dirty: np.ndarray,
 ) -> int:
     """Remove every alive site j whose alive rows are a subset of a preferred alive site k's
     (I_j ⊆ I_k and (c_k, −|I_k|, k) < (c_j, −|I_j|, j): a strict order, so all may go at once;
     swapping j for k in a plan never costs more). Sites with no alive row go too.
-    Returns the number of sites removed."""
+    Returns the number of sites removed. Candidates k are the sites of j's alive row with
+    fewest sites, each checked by lookups in its ascending row list; only pairs with a site
+    in ``site_dirty`` are compared (as in :func:`dominated_rows`, with the roles of rows and
+    sites swapped)."""
     n_sites = site_state.shape[0]
     row_degree, site_degree = _degrees(row_start, row_sites, row_alive, site_state)
-    stamp = np.zeros(row_start.shape[0] - 1, dtype=np.int64)
     drop = np.zeros(n_sites, dtype=np.bool_)
     for j in range(n_sites):
         if site_state[j] != ALIVE:
@@ -168,29 +209,37 @@ def dominated_sites(
         pivot = -1
         for t in range(site_start[j], site_start[j + 1]):
             i = site_rows[t]
-            if row_alive[i]:
-                stamp[i] = j + 1
-                if pivot < 0 or row_degree[i] < row_degree[pivot]:
-                    pivot = i
+            if row_alive[i] and (pivot < 0 or row_degree[i] < row_degree[pivot]):
+                pivot = i
         need = site_degree[j]
+        changed = site_dirty[j]
         for k in range(row_start[pivot], row_start[pivot + 1]):
             other = row_sites[k]
             if other == j or site_state[other] != ALIVE or site_degree[other] < need:
                 continue
+            if not (changed or site_dirty[other]):
+                continue
             if not _precedes(costs, site_degree, other, j):
                 continue
-            found = 0
-            for t in range(site_start[other], site_start[other + 1]):
-                if stamp[site_rows[t]] == j + 1 and row_alive[site_rows[t]]:
-                    found += 1
-            if found == need:
+            inside = True
+            for t in range(site_start[j], site_start[j + 1]):
+                i = site_rows[t]
+                if i != pivot and row_alive[i] and not _contains(
+                    site_rows, site_start[other], site_start[other + 1], i
+                ):
+                    inside = False
+                    break
+            if inside:
                 drop[j] = True
                 break
     removed = 0
     for j in range(n_sites):
+        site_dirty[j] = False
         if drop[j]:
             site_state[j] = REMOVED
             removed += 1
+            for t in range(site_start[j], site_start[j + 1]):
+                row_dirty[site_rows[t]] = True
     return removed
 
 
@@ -373,6 +422,32 @@ def remove_redundant(
 
 
 @njit(cache=True)
+def close_neighbours(
+    row_start: np.ndarray,
+    row_sites: np.ndarray,
+    site_start: np.ndarray,
+    site_rows: np.ndarray,
+    centre: int,
+    is_open: np.ndarray,
+) -> None:
+    """Close ``centre`` and every site sharing a row with it (in place)."""
+    for t in range(site_start[centre], site_start[centre + 1]):
+        i = site_rows[t]
+        for k in range(row_start[i], row_start[i + 1]):
+            is_open[row_sites[k]] = False
+
+
+@njit(cache=True)
+def _exclusive_row(site_start: np.ndarray, site_rows: np.ndarray, counts: np.ndarray,
+                   j: int) -> int:
+    """A row only site j covers (cover count 1), or −1."""
+    for t in range(site_start[j], site_start[j + 1]):
+        if counts[site_rows[t]] == 1:
+            return site_rows[t]
+    return -1
+
+
+@njit(cache=True)
 def swap_search(
     row_start: np.ndarray,
     row_sites: np.ndarray,
@@ -384,7 +459,14 @@ def swap_search(
 ) -> float:
     """Local search on a cover (in place): replace one or two open sites by one closed site
     that covers every row only they cover, when that costs strictly less (first improvement,
-    repeated until none), then drop redundant sites. Returns the total saving."""
+    repeated until none), then drop redundant sites. Returns the total saving.
+
+    A site j replacing a and b must cover a row r only a covers, so it is one of J_r's, and a
+    row only b covers, so that row lies in the rows N_a of J_r's sites; a pair whose b has
+    such a row outside N_a is skipped unexamined (r is a's row with fewest sites). Only
+    pairs that cannot improve are skipped, so the search is the same as examining every
+    pair; on a national core of 21,000 rows and about 1,200 open sites, most pairs are far
+    apart."""
     n_rows = row_start.shape[0] - 1
     n_sites = costs.shape[0]
     counts = _cover_counts(site_start, site_rows, is_open, n_rows)
@@ -393,28 +475,50 @@ def swap_search(
     touched = np.zeros(n_sites, dtype=np.int64)
     lone = np.zeros(n_rows, dtype=np.int64)
     mark = np.full(n_rows, -1, dtype=np.int64)
+    near = np.zeros(n_rows, dtype=np.int64)  # == visit: the row is in N_a
+    exclusive = np.full(n_sites, -1, dtype=np.int64)
+    visit = 0
     saving = 0.0
     improved = True
     while improved:
         improved = False
         opened = np.flatnonzero(is_open)
+        for b in opened:
+            exclusive[b] = _exclusive_row(site_start, site_rows, counts, b)
         for a_index in range(opened.shape[0]):
             a = opened[a_index]
             if not is_open[a]:
                 continue
+            # rows covered only by a, and N_a from the one of them with fewest sites
+            n_lone_a = 0
+            pivot = -1
+            for t in range(site_start[a], site_start[a + 1]):
+                i = site_rows[t]
+                mark[i] = a
+                if counts[i] == 1:
+                    lone[n_lone_a] = i
+                    n_lone_a += 1
+                    if pivot < 0 or (row_start[i + 1] - row_start[i]
+                                     < row_start[pivot + 1] - row_start[pivot]):
+                        pivot = i
+            visit += 1
+            if pivot >= 0:
+                for k in range(row_start[pivot], row_start[pivot + 1]):
+                    j = row_sites[k]
+                    for t in range(site_start[j], site_start[j + 1]):
+                        near[site_rows[t]] = visit
             for b_index in range(a_index, opened.shape[0]):
                 b = opened[b_index]
                 if not is_open[b]:
                     continue
-                # rows covered only by a, or only by b, or only by both
-                n_lone = 0
-                for t in range(site_start[a], site_start[a + 1]):
-                    i = site_rows[t]
-                    mark[i] = a
-                    if counts[i] == 1:
-                        lone[n_lone] = i
-                        n_lone += 1
+                n_lone = n_lone_a
                 if b != a:
+                    if pivot >= 0:
+                        if exclusive[b] >= 0 and counts[exclusive[b]] != 1:
+                            exclusive[b] = _exclusive_row(site_start, site_rows, counts, b)
+                        if exclusive[b] >= 0 and near[exclusive[b]] != visit:
+                            continue
+                    # rows covered only by b, or only by a and b
                     for t in range(site_start[b], site_start[b + 1]):
                         i = site_rows[t]
                         if counts[i] == 1 or (counts[i] == 2 and mark[i] == a):
