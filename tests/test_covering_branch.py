@@ -116,3 +116,23 @@ def test_the_node_relaxation_solves_whatever_thread_count_ran_before() -> None:
     problem = uniform_problem(0, n=80, m=16, p=4, radius=0.3)
     for threads in (1, None, 2, 1):
         assert NodeRelaxation(problem, threads=threads).solve(base_state(problem)) is not None
+
+
+def test_node_relaxations_get_only_the_time_left(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Each node's LP is limited to what is left of the search's budget; an LP stopped by it
+    (here: all of them) leaves the parent's multipliers, and the answer stays valid."""
+    problem = uniform_problem(3, n=60, m=16, p=3, radius=0.25)
+    limits: list[float] = []
+
+    def out_of_time(self, state, seconds=float("inf")):  # type: ignore[no-untyped-def]
+        limits.append(seconds)
+        return None
+
+    monkeypatch.setattr(NodeRelaxation, "solve", out_of_time)
+    found = branch_and_bound(problem, weak_start(problem), seconds=30.0)
+    optimum = brute_force(problem)
+    assert limits and all(0 < limit <= 30.0 for limit in limits)
+    assert found.result.bound >= optimum - 1e-9
+    assert found.result.objective <= optimum + 1e-9
+    if found.proven:
+        assert found.result.objective == pytest.approx(optimum)

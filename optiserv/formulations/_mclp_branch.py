@@ -266,7 +266,10 @@ def branch_and_bound(
                 plan, value = problem.plan(searched.sites), searched.objective
                 if node.bound - value < _margin(problem, value, relative_gap, scale):
                     continue
-        solved = relaxation.solve(state)
+        # the node's LP gets the time left: its λ is not needed for a valid bound (the
+        # parent's serves), so the search does not run a whole LP past its budget
+        left = seconds - (time.perf_counter() - started)
+        solved = relaxation.solve(state, max(left, 1e-3))
         multipliers, y = solved if solved is not None else (node.multipliers, None)
         bound, prices, order, k = relaxation.lagrangian(state, multipliers)
         bound = min(bound, node.bound)
