@@ -5,6 +5,7 @@ Usage::
     .venv/bin/python benchmarks/bench_set_cover.py                      # every case, 120 s each
     .venv/bin/python benchmarks/bench_set_cover.py --size 10000x500 --seed 0 --time-limit 60
     .venv/bin/python benchmarks/bench_set_cover.py --model pcenter --layout villages --append
+    .venv/bin/python benchmarks/bench_set_cover.py --layout sweden --model lscp --before REV
 
 Instances are :func:`bench_spopt.make_arrays` (100 km square, radius 10 km, p = 5 % of the
 sites, integer weights). "before" is the committed package (``git archive REV optiserv``, REV =
@@ -74,9 +75,10 @@ def worker(job_path: str) -> int:
         for radius_or_p in (2, 3):  # warm numba (cache or compile) before the clock starts
             model(radius_or_p).solve(tiny)  # type: ignore[attr-defined]
         data = np.load(job["data"])
+        costs = np.ascontiguousarray(data["cost"]) if "cost" in data else None
         instance = Instance.from_arrays(
-            data["demand"], data["sites"], weights=data["weights"],
-            costs=np.ascontiguousarray(data["cost"]),
+            data["demand"], data["sites"], weights=data["weights"], costs=costs,
+            crs=None if costs is not None else "EPSG:3006",
         )
         before = os.times()
         started = time.perf_counter()
@@ -129,13 +131,44 @@ def _run(job: dict[str, object], tree: Path, directory: Path, timeout: float) ->
         return {"status": "killed", "message": type(error).__name__}
 
 
-def _cell(run: dict, model: str, cost: np.ndarray, weights: np.ndarray, p: int) -> dict:
-    from bench_spopt import evaluate
+def _cell(run: dict, model: str, arrays: dict, p: int) -> dict:
+    from bench_spopt import RADIUS, evaluate
 
     if "open_sites" not in run:
         return {**run, "value": math.nan, "problem": run.get("message", "")}
-    value, problem = evaluate(model, cost, weights, run["open_sites"], p)
-    return {**run, "value": value, "problem": problem}
+    if "cost" in arrays:
+        value, problem = evaluate(model, arrays["cost"], arrays["weights"], run["open_sites"], p)
+        return {**run, "value": value, "problem": problem}
+    # national LSCP: no dense matrix (277,000 × 20,000); the nearest open site by KD-tree
+    from scipy.spatial import cKDTree
+
+    chosen = np.unique(np.asarray(run["open_sites"], dtype=np.int64))
+    distance, _ = cKDTree(arrays["sites"][chosen]).query(arrays["demand"], k=1)
+    uncovered = int((distance > RADIUS).sum())
+    return {**run, "value": float(chosen.size),
+            "problem": f"{uncovered} demand points uncovered" if uncovered else ""}
+
+
+def national_arrays(n_sites: int, radius: float) -> dict[str, np.ndarray]:
+    """The national grid of :mod:`bench_national_bundle` (250 m cells spread from SCB
+    localities and postal places, ``n_sites`` candidate sites), keeping the cells with a
+    site within ``radius`` so that the LSCP is feasible; people per cell as weights."""
+    from bench_national_bundle import SHARED_DATA
+    from scipy.spatial import cKDTree
+
+    from optiserv.datasets.sweden.grid import GridRules, spread_population_from_raw
+    from optiserv.datasets.sweden.grid_sites import grid_sites_from_raw
+    from optiserv.datasets.sweden.raw import read_raw_data
+
+    raw = read_raw_data(SHARED_DATA)
+    grid = spread_population_from_raw(raw, GridRules(cell_size=250.0, seed=0))
+    sites = grid_sites_from_raw(raw, grid, n_sites=n_sites, seed=0)
+    demand = np.column_stack([grid.x, grid.y])
+    site_xy = np.column_stack([sites.x, sites.y])
+    distance, _ = cKDTree(site_xy).query(demand, k=1)
+    keep = distance <= radius
+    return {"demand": demand[keep], "sites": site_xy,
+            "weights": grid.population[keep].astype(np.float64)}
 
 
 def _format(model: str, value: float) -> str:
@@ -149,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--size", action="append", choices=("10000x500", "20000x1000",
                                                              "2000x200", "500x50"))
-    parser.add_argument("--layout", action="append", choices=("uniform", "villages"))
+    parser.add_argument("--layout", action="append", choices=("uniform", "villages", "sweden"),
+                        help="sweden: the national 250 m grid with 20,000 sites (LSCP only; "
+                        "--size and --seed do not apply)")
     parser.add_argument("--seed", action="append", type=int)
     parser.add_argument("--model", action="append", choices=MODELS)
     parser.add_argument("--variant", action="append", choices=VARIANTS)
@@ -179,29 +214,36 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(ROOT / "optiserv", after / "optiserv",
                         ignore=shutil.ignore_patterns("__pycache__"))
         trees = {"before": _committed_tree(directory, args.before), "after": after}
-        for size in sizes:
-            for layout in layouts:
-                for seed in seeds:
-                    arrays = make_arrays(size, layout, seed)
-                    data = directory / "data.npz"
-                    np.savez(data, **arrays)
-                    p = max(1, round(P_SHARE * arrays["sites"].shape[0]))
-                    for model in models:
-                        cells = {}
-                        for variant in variants:
-                            job = {"data": str(data), "model": model, "radius": RADIUS, "p": p,
-                                   "time_limit": args.time_limit,
-                                   "result": str(directory / "result.json")}
-                            Path(str(job["result"])).unlink(missing_ok=True)
-                            load = _load()
-                            run = _run(job, trees[variant], directory, args.time_limit * 3 + 300)
-                            cells[variant] = _cell(run, model, arrays["cost"],
-                                                   arrays["weights"], p)
-                            cells[variant]["load"] = load
-                            shown = {k: v for k, v in cells[variant].items() if k != "open_sites"}
-                            print(f"{size} {layout} s{seed} {model} {variant}: "
-                                  f"{json.dumps(shown)}", file=sys.stderr, flush=True)
-                        rows.append(_row(size, layout, seed, model, cells, variants))
+        cases = [(size, layout, seed) for size in sizes for layout in layouts
+                 for seed in seeds if layout != "sweden"]
+        if "sweden" in layouts:
+            cases.append(("national", "sweden", 0))
+        for size, layout, seed in cases:
+            if layout == "sweden":
+                arrays = national_arrays(20_000, RADIUS)
+                size = f"{arrays['demand'].shape[0] // 1000}k×{arrays['sites'].shape[0]}"
+            else:
+                arrays = make_arrays(size, layout, seed)
+            data = directory / "data.npz"
+            np.savez(data, **arrays)
+            p = max(1, round(P_SHARE * arrays["sites"].shape[0]))
+            for model in models:
+                if layout == "sweden" and model != "lscp":
+                    continue
+                cells = {}
+                for variant in variants:
+                    job = {"data": str(data), "model": model, "radius": RADIUS, "p": p,
+                           "time_limit": args.time_limit,
+                           "result": str(directory / "result.json")}
+                    Path(str(job["result"])).unlink(missing_ok=True)
+                    load = _load()
+                    run = _run(job, trees[variant], directory, args.time_limit * 3 + 300)
+                    cells[variant] = _cell(run, model, arrays, p)
+                    cells[variant]["load"] = load
+                    shown = {k: v for k, v in cells[variant].items() if k != "open_sites"}
+                    print(f"{size} {layout} s{seed} {model} {variant}: "
+                          f"{json.dumps(shown)}", file=sys.stderr, flush=True)
+                rows.append(_row(size, layout, seed, model, cells, variants))
     table = _markdown(info, args, rows, variants)
     print(table)
     if args.append:
