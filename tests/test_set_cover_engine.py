@@ -463,3 +463,40 @@ def test_reductions_equal_their_definition(seed: int) -> None:
     assert set(reduction.rows.tolist()) == rows
     assert set(reduction.sites.tolist()) == sites
     assert set(reduction.opened.tolist()) == opened
+
+
+def test_no_solver_run_once_building_the_core_used_the_time(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """When the clock runs out while the exact finish builds its program, the backend is not
+    started: the answer is the plan with its Lagrangian bound."""
+    import time as real_time
+    from types import SimpleNamespace
+
+    from optiserv.heuristics import set_cover
+    from optiserv.lp import ModelBuilder
+
+    shift = [0.0]
+    clock = SimpleNamespace(perf_counter=lambda: real_time.perf_counter() + shift[0])
+    build = ModelBuilder.build
+    solver_runs: list[int] = []
+    highs = get_backend("highs")
+
+    def slow_build(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        program = build(self, *args, **kwargs)
+        if kwargs.get("offset") is not None:  # the exact finish's MIP (the dual LP has none)
+            shift[0] = 1e6
+        return program
+
+    def counted(program, options, start=None):  # type: ignore[no-untyped-def]
+        solver_runs.append(1)
+        return type(highs).solve(highs, program, options, start)
+
+    monkeypatch.setattr(set_cover, "time", clock)
+    monkeypatch.setattr(ModelBuilder, "build", slow_build)
+    monkeypatch.setattr(highs, "solve", counted)
+    problem = vertex_cover_of_complete_graph(7)
+    result = solve_set_cover(problem, backend=highs, options=SolveOptions(time_limit=60.0))
+    assert shift[0] == 1e6  # the exact finish was reached
+    assert result.status is Status.FEASIBLE
+    assert problem.covers(result.open_sites)
+    assert result.bound <= 6 <= result.objective
+    assert len(solver_runs) <= 1  # the dual LP only, never the MIP

@@ -728,6 +728,9 @@ def _exact_finish(
         (core.sites, reduction.opened)))] = True
     details.update(sites_closed_by_reduced_costs=int(closed[core.sites].sum()),
                    sites_opened_by_reduced_costs=int(must_open.sum()))
+    if time.perf_counter() >= deadline:
+        return _result(problem, plan, lower, Status.FEASIBLE,
+                       "time limit reached before the exact finish", details)
     refined = reduce_set_cover(problem, closed=closed, must_open=must_open | _as_mask(
         reduction.opened, n_sites))
     details["rows_for_the_solver"] = refined.n_rows
@@ -815,6 +818,9 @@ def _solve_core(
         builder.add_rows(np.zeros(core.n_sites), y.columns, core.costs, n_rows=1,
                          upper=cutoff - fixed_cost)
     program = builder.build("minimize", offset=fixed_cost)
+    if time.perf_counter() >= deadline:  # building a large core can use the last of the time
+        return SolverResult(Status.NO_SOLUTION, None, math.nan, -math.inf, backend.name,
+                            backend.version(), 0.0, "time limit reached before the solver")
     limited = SolveOptions(
         time_limit=max(deadline - time.perf_counter(), 1e-3),
         relative_gap=options.relative_gap,
