@@ -193,3 +193,30 @@ def test_misreported_objective_with_a_start_is_solved_again(
     assert result.status is Status.OPTIMAL
     assert result.objective == pytest.approx(5.0)
     assert "re-solved without the start" in result.message
+
+
+def test_highs_time_limit_counts_the_model_loading(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Loading a large model takes seconds of the limit: HiGHS gets only what is left."""
+    import time
+
+    from optiserv.solvers.highs import HighsBackend
+
+    load, run = HighsBackend._load, HighsBackend._run
+    limits: list[float] = []
+
+    def slow_load(h, highspy, program):  # type: ignore[no-untyped-def]
+        time.sleep(0.3)
+        load(h, highspy, program)
+
+    def seen(h, time_limit):  # type: ignore[no-untyped-def]
+        limits.append(time_limit)
+        limits.append(h.getOptionValue("time_limit")[1])
+        return run(h, time_limit)
+
+    monkeypatch.setattr(HighsBackend, "_load", staticmethod(slow_load))
+    monkeypatch.setattr(HighsBackend, "_run", staticmethod(seen))
+    builder = ModelBuilder()
+    builder.add_variables("y", 3, cost=1.0, upper=1.0, integer=True)
+    result = get_backend("highs").solve(builder.build("minimize"), SolveOptions(time_limit=20.0))
+    assert result.objective == 0.0
+    assert len(limits) == 2 and all(limit <= 20.0 - 0.3 for limit in limits)

@@ -500,3 +500,25 @@ def test_no_solver_run_once_building_the_core_used_the_time(monkeypatch) -> None
     assert problem.covers(result.open_sites)
     assert result.bound <= 6 <= result.objective
     assert len(solver_runs) <= 1  # the dual LP only, never the MIP
+
+
+def test_no_exact_finish_with_less_time_left_than_the_linear_relaxation_took(
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """The MIP's root is the relaxation step 3a solved: with less time left than that took,
+    the engine stops with the Lagrangian plan and bound instead of overrunning."""
+    from optiserv.heuristics import set_cover
+
+    solved = set_cover._lp_multipliers
+
+    def slow(*args, **kwargs):  # type: ignore[no-untyped-def]
+        return {**solved(*args, **kwargs), "lp_seconds": 1e9}
+
+    monkeypatch.setattr(set_cover, "_lp_multipliers", slow)
+    problem = vertex_cover_of_complete_graph(7)
+    result = solve_set_cover(problem, backend=get_backend("highs"),
+                             options=SolveOptions(time_limit=600.0))
+    assert result.status is Status.FEASIBLE
+    assert "too little time left" in result.message
+    assert "solver_status" not in result.details
+    assert problem.covers(result.open_sites) and result.bound <= 6 <= result.objective

@@ -148,8 +148,6 @@ class HighsBackend(Backend):
         h.setOptionValue("mip_rel_gap", float(options.relative_gap))
         if options.threads is not None:
             h.setOptionValue("threads", int(options.threads))
-        if math.isfinite(options.time_limit):
-            h.setOptionValue("time_limit", float(options.time_limit))
         if options.first_solution and program.is_mip:
             h.setOptionValue("mip_max_improving_sols", 1)
         for option, value in self.options.items():
@@ -162,8 +160,12 @@ class HighsBackend(Backend):
                 np.arange(program.n_cols, dtype=np.int32),
                 np.asarray(initial, dtype=np.float64),
             )
+        # the limit is for the whole call: loading a large model takes seconds of it
+        left = options.time_limit - (time.perf_counter() - started)
+        if math.isfinite(left):
+            h.setOptionValue("time_limit", max(left, 1e-3))
         try:
-            interrupted = self._run(h, options.time_limit)
+            interrupted = self._run(h, max(left, 1e-3))
         except _StillRunningError as error:
             return self._abandoned(program, initial, time.perf_counter() - started, str(error))
         return self._result(h, highspy, program, time.perf_counter() - started, interrupted)
