@@ -97,8 +97,9 @@ def plan(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_sigint_or_sigterm_stops_cleanly_and_the_rerun_finishes_the_rest(
     plan: Path, tmp_path: Path, signal_number: int
 ) -> None:
-    code, stdout, stderr, _ = _interrupt(plan, tmp_path, signal_number)
-    assert code == 130, stderr
+    code, stdout, stderr, done = _interrupt(plan, tmp_path, signal_number)
+    # one CI run (of many) saw exit 0 for SIGINT; say how far the batch was when signalled
+    assert code == 130, f"exit {code}, {done} runs complete at the signal; stderr: {stderr}"
     document = json.loads(stdout)
     assert document["interrupted"] and document["pending"] > 0
     assert "run the same command again" in stderr
