@@ -586,10 +586,8 @@ def _components(core: SetCoverReduction) -> list[tuple[NDArray[np.int64], NDArra
                            core.row_sites + n_rows, start), shape=(n_rows + n_sites,) * 2)
     count, label = connected_components(graph, directed=False)
     row_label, site_label = label[:n_rows], label[n_rows:]
-    if np.unique(row_label).size <= 1:
-        return []
-    rows_by_label = np.argsort(row_label, kind="stable").astype(np.int64)
-    sites_by_label = np.argsort(site_label, kind="stable").astype(np.int64)
+    rows_by_label = np.argsort(row_label, kind="stable")
+    sites_by_label = np.argsort(site_label, kind="stable")
     row_bounds = np.searchsorted(row_label[rows_by_label], np.arange(count + 1))
     site_bounds = np.searchsorted(site_label[sites_by_label], np.arange(count + 1))
     parts = [
@@ -598,7 +596,7 @@ def _components(core: SetCoverReduction) -> list[tuple[NDArray[np.int64], NDArra
         for k in range(count)
         if row_bounds[k + 1] > row_bounds[k]
     ]
-    return sorted(parts, key=lambda part: part[0].size)
+    return sorted(parts, key=lambda part: part[0].size) if len(parts) > 1 else []
 
 
 def _solve_components(

@@ -161,11 +161,11 @@ class HighsBackend(Backend):
                 np.asarray(initial, dtype=np.float64),
             )
         # the limit is for the whole call: loading a large model takes seconds of it
-        left = options.time_limit - (time.perf_counter() - started)
+        left = max(options.time_limit - (time.perf_counter() - started), 1e-3)
         if math.isfinite(left):
-            h.setOptionValue("time_limit", max(left, 1e-3))
+            h.setOptionValue("time_limit", left)
         try:
-            interrupted = self._run(h, max(left, 1e-3))
+            interrupted = self._run(h, left)
         except _StillRunningError as error:
             return self._abandoned(program, initial, time.perf_counter() - started, str(error))
         return self._result(h, highspy, program, time.perf_counter() - started, interrupted)
